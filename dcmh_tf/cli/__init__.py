@@ -1,0 +1,30 @@
+"""The `dcmh-tf` command. The only package that imports click: it parses, calls the library and prints.
+
+TensorFlow is imported inside the commands, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from dcmh_tf import __version__
+
+# TensorFlow's C++ start-up chatter is noise to a user of the command line.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dcmh-tf")
+def main() -> None:
+    """Deep Cross-Modal Hashing (Jiang & Li, CVPR 2017): learn binary codes for images and texts.
+
+    Start with `dcmh-tf fit`, which trains on built-in demo data and prints MAP.
+    """
+
+
+from dcmh_tf.cli import evaluate as _evaluate  # noqa: E402  (commands register themselves on `main`)
+from dcmh_tf.cli import fit as _fit  # noqa: E402,F401
+
+__all__ = ["main"]

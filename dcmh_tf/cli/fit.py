@@ -1,0 +1,95 @@
+"""`dcmh-tf fit`: train a run."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import click
+
+from dcmh_tf.cli import main
+from dcmh_tf.cli.common import reports_errors
+from dcmh_tf.config import IMAGE_ENCODERS, LOSS_NORMALIZATIONS, OPTIMIZERS, PRESETS
+
+POSITIVE = click.IntRange(min=1)
+NON_NEGATIVE = click.FloatRange(min=0)
+STRICTLY_POSITIVE = click.FloatRange(min=0, min_open=True)
+
+# option name -> Config field, for the options that override the preset
+OVERRIDES = {
+    "dataset": "dataset", "data_path": "data_path", "n_query": "n_query", "n_train": "n_train",
+    "bits": "bits", "image_encoder": "image_encoder", "image_size": "image_size", "hidden": "hidden",
+    "pixel_scale": "pixel_scale", "gamma": "gamma", "eta": "eta", "loss_normalization": "loss_normalization",
+    "epochs": "epochs", "batch_size": "batch_size", "optimizer": "optimizer", "lr": "lr", "lr_end": "lr_end",
+    "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every",
+}
+
+
+@main.command()
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="demo", show_default=True,
+              help="Starting configuration: 'paper' is the paper's setting, 'demo' trains in minutes on CPU.")
+@click.option("--dataset", default=None, help="Dataset to train on [default: demo, the built-in demo data].")
+@click.option("--data-path", type=click.Path(), default=None, help="File of the dataset (not needed for demo).")
+@click.option("--n-query", type=POSITIVE, default=None, help="Queries in the split [default: the dataset's protocol].")
+@click.option("--n-train", type=POSITIVE, default=None, help="Training pairs drawn from the database [default: protocol].")
+@click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
+              help="Run directory to create [default: runs/<dataset>-<bits>b-<time>].")
+@click.option("--resume", type=click.Path(), default=None,
+              help="Continue the run in this directory from its last complete epoch (only --epochs may change).")
+@click.option("--bits", type=POSITIVE, default=None, help="Code length c.")
+@click.option("--epochs", type=POSITIVE, default=None, help="Outer iterations of Algorithm 1.")
+@click.option("--batch-size", type=POSITIVE, default=None, help="Mini-batch size of both phases.")
+@click.option("--gamma", type=NON_NEGATIVE, default=None, help="Weight γ of the quantization term.")
+@click.option("--eta", type=NON_NEGATIVE, default=None, help="Weight η of the bit-balance term.")
+@click.option("--lr", type=STRICTLY_POSITIVE, default=None,
+              help="Learning rate of the first epoch; without --lr-end the preset's end/start ratio is kept.")
+@click.option("--lr-end", type=STRICTLY_POSITIVE, default=None, help="Learning rate of the last epoch (log-linear decay).")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help="Optimizer of both networks.")
+@click.option("--weight-decay", type=NON_NEGATIVE, default=None, help="Decoupled weight decay.")
+@click.option("--loss-normalization", type=click.Choice(LOSS_NORMALIZATIONS), default=None,
+              help="Scaling of the objective's terms (see README).")
+@click.option("--image-encoder", type=click.Choice(IMAGE_ENCODERS), default=None,
+              help="cnnf for raw pixels, mlp for pre-extracted image features.")
+@click.option("--image-size", type=POSITIVE, default=None, help="CNN-F input size (224 in the paper).")
+@click.option("--hidden", type=POSITIVE, default=None, help="Width of the hidden layers (4096 in the paper).")
+@click.option("--pixel-scale", type=STRICTLY_POSITIVE, default=None,
+              help="Multiplier of mean-subtracted pixels (1 for the published CNN-F).")
+@click.option("--seed", type=int, default=None, help="Seed of the split, initialisation and shuffling.")
+@click.option("--eval-every", type=click.IntRange(min=0), default=None, help="Evaluate MAP every k epochs (0: at the end).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on a terminal.")
+@reports_errors
+def fit(preset, output, resume, progress, **options):
+    """Train DCMH and print MAP of Hamming ranking (I→T and T→I).
+
+    With no arguments it trains on the built-in demo data (coloured shapes and tags) and takes a
+    few minutes on a laptop CPU.
+    """
+    from dcmh_tf.config import resolve_config
+    from dcmh_tf.run_directory import RunDirectory
+    from dcmh_tf.training import fit as fit_run
+
+    given = {key: value for key, value in options.items() if value is not None}
+    if resume is not None:
+        extra = sorted(set(given) - {"epochs"})
+        if extra or output is not None:
+            names = ", ".join("--" + key.replace("_", "-") for key in extra + (["output"] if output else []))
+            raise click.UsageError(f"--resume continues a run with its saved configuration; drop {names} "
+                                   "(only --epochs may change).")
+        config = RunDirectory.open(resume).config
+        if "epochs" in given:
+            config = config.replace(epochs=given["epochs"])
+        output = resume
+    else:
+        overrides = {OVERRIDES[key]: value for key, value in given.items()}
+        if "lr" in overrides and "lr_end" not in overrides:
+            base = PRESETS[preset]
+            overrides["lr_end"] = overrides["lr"] * base.lr_end / base.lr
+        config = resolve_config(preset, **overrides)
+        if output is None:
+            output = f"runs/{config.dataset}-{config.bits}b-{datetime.now():%Y%m%d-%H%M%S}"
+    started = time.perf_counter()
+    run, metrics = fit_run(config, output, resume=resume is not None, progress=progress, echo=click.echo)
+    minutes = (time.perf_counter() - started) / 60
+    click.echo(f"MAP I→T {metrics['map_i2t']:.4f}   MAP T→I {metrics['map_t2i']:.4f}   "
+               f"({config.bits} bits, {config.dataset}, {minutes:.1f} min)")
+    click.echo(f"run directory: {run.path}")

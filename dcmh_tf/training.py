@@ -1,0 +1,227 @@
+"""Algorithm 1 of the DCMH paper: alternating updates of θx, θy and B.
+
+Per outer iteration (epoch): one pass of image-net steps over every training point in shuffled
+batches with θy and B fixed (the loss uses the stored G of all n points), then one pass of
+text-net steps against the stored F, then B = sign(F + G) (eq. (5); γ > 0 does not change a sign).
+F, G and B are non-trainable variables of shape (n, c); the rows of a batch are refreshed with
+the outputs computed in its step. Codes are updated outside any tape.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from dcmh_tf.config import Config
+from dcmh_tf.data.loading import load_dataset, make_split
+from dcmh_tf.data.paired import PairedData, Split
+from dcmh_tf.data.pipeline import make_dataset
+from dcmh_tf.errors import RunDirectoryError, TrainingError
+from dcmh_tf.evaluation import evaluate_encoders
+from dcmh_tf.losses import dcmh_batch_loss, label_similarity
+from dcmh_tf.models import make_encoders
+from dcmh_tf.run_directory import RunDirectory
+
+PHASES = ("image", "text")
+
+
+def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
+    """The optimizer of one network; weight decay is applied by the optimizer (decoupled)."""
+    weight_decay = config.weight_decay or None
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=config.lr, weight_decay=weight_decay)
+    return keras.optimizers.Adam(learning_rate=config.lr, weight_decay=weight_decay)
+
+
+class DcmhTrainer:
+    """Holds the encoders, their optimizers and the F, G, B buffers of one run's training set."""
+
+    def __init__(self, config: Config, data: PairedData, split: Split, image_encoder: keras.Model, text_encoder: keras.Model):
+        self.config = config
+        self.data = data
+        self.rows = np.asarray(split.train)
+        self.encoders = {"image": image_encoder, "text": text_encoder}
+        self.inputs = {"image": data.images, "text": data.texts}
+        n, bits = len(self.rows), config.bits
+        self.labels = tf.constant(np.asarray(data.labels)[self.rows], tf.float32)
+        # The official code starts the buffers from N(0, 1) and B from their sign.
+        rng = np.random.default_rng([config.seed, 1])
+        start_f = rng.standard_normal((n, bits)).astype(np.float32)
+        start_g = rng.standard_normal((n, bits)).astype(np.float32)
+        self.buffers = {
+            "image": tf.Variable(start_f, trainable=False, name="F"),
+            "text": tf.Variable(start_g, trainable=False, name="G"),
+        }
+        self.codes = tf.Variable(np.where(start_f + start_g >= 0, 1.0, -1.0).astype(np.float32), trainable=False, name="B")
+        self.optimizers = {phase: make_optimizer(config) for phase in PHASES}
+        for phase in PHASES:
+            self.optimizers[phase].build(self.encoders[phase].trainable_variables)
+        self.steps = {
+            "image": self._make_step("image", "text"),
+            "text": self._make_step("text", "image"),
+        }
+        self.epochs_done = 0
+
+    @property
+    def n_train(self) -> int:
+        return len(self.rows)
+
+    def _make_step(self, phase: str, other_phase: str):
+        encoder = self.encoders[phase]
+        optimizer = self.optimizers[phase]
+        own, other = self.buffers[phase], self.buffers[other_phase]
+        variables = encoder.trainable_variables
+        config = self.config
+
+        @tf.function(reduce_retracing=True)
+        def step(positions, inputs):
+            with tf.GradientTape() as tape:
+                outputs = encoder(inputs, training=True)
+                similarity = label_similarity(tf.gather(self.labels, positions), self.labels)
+                rest_sum = tf.reduce_sum(own, axis=0) - tf.reduce_sum(tf.gather(own, positions), axis=0)
+                terms = dcmh_batch_loss(
+                    outputs, other, tf.gather(self.codes, positions), similarity, rest_sum,
+                    config.gamma, config.eta, config.loss_normalization,
+                )
+            gradients = tape.gradient(terms["total"], variables)
+            optimizer.apply_gradients(zip(gradients, variables))
+            own.scatter_nd_update(positions[:, None], outputs)
+            return terms
+
+        return step
+
+    def shuffled_order(self, epoch: int, phase: str) -> np.ndarray:
+        """Positions of every training point once, shuffled by (seed, epoch, phase): a resumed run
+        sees exactly the batches an uninterrupted one would."""
+        rng = np.random.default_rng([self.config.seed, epoch, PHASES.index(phase)])
+        return rng.permutation(self.n_train)
+
+    def train_epoch(self, epoch: int, progress: bool = True) -> dict[str, float]:
+        """One outer iteration; returns the batch-averaged loss terms of each phase."""
+        learning_rate = self.config.learning_rate(epoch)
+        for optimizer in self.optimizers.values():
+            optimizer.learning_rate.assign(learning_rate)
+        stats: dict[str, float] = {"lr": learning_rate}
+        for phase in PHASES:
+            order = self.shuffled_order(epoch, phase)
+            batches = make_dataset(self.inputs[phase], self.rows, order, self.config.batch_size)
+            n_batches = -(-self.n_train // self.config.batch_size)
+            sums: dict[str, float] = defaultdict(float)
+            bar = tqdm(
+                total=n_batches, desc=f"epoch {epoch + 1}/{self.config.epochs} {phase}",
+                disable=None if progress else True, leave=False, unit="batch",
+            )
+            for k, (positions, values) in enumerate(batches):
+                terms = {name: float(value) for name, value in self.steps[phase](positions, values).items()}
+                if not np.isfinite(terms["total"]):
+                    bar.close()
+                    raise TrainingError(
+                        f"the loss became {terms['total']} at epoch {epoch + 1}, {phase} phase, batch {k + 1}/{n_batches} "
+                        f"(terms: {', '.join(f'{name} {value:.4g}' for name, value in terms.items())}). "
+                        f"Lower the learning rate (--lr, now {learning_rate:.3g}) or check the data for NaN or "
+                        f"infinite values; the last complete epoch is kept in the run's checkpoint."
+                    )
+                for name, value in terms.items():
+                    sums[name] += value
+                bar.set_postfix(loss=f"{terms['total']:.4f}")
+                bar.update()
+            bar.close()
+            stats.update({f"{phase}/{name}": value / n_batches for name, value in sums.items()})
+        f, g = self.buffers["image"], self.buffers["text"]
+        self.codes.assign(tf.where(f + g >= 0, 1.0, -1.0))
+        self.epochs_done = epoch + 1
+        return stats
+
+    # checkpoint state ----------------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        state = {
+            "F": self.buffers["image"].numpy(),
+            "G": self.buffers["text"].numpy(),
+            "B": self.codes.numpy().astype(np.int8),
+            "epochs_done": np.asarray(self.epochs_done),
+        }
+        for phase in PHASES:
+            for i, variable in enumerate(self.optimizers[phase].variables):
+                state[f"optimizer/{phase}/{i}"] = np.asarray(variable.numpy())
+        return state
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        self.buffers["image"].assign(state["F"])
+        self.buffers["text"].assign(state["G"])
+        self.codes.assign(state["B"].astype(np.float32))
+        self.epochs_done = int(state["epochs_done"])
+        for phase in PHASES:
+            variables = self.optimizers[phase].variables
+            saved = [key for key in state if key.startswith(f"optimizer/{phase}/")]
+            if len(saved) != len(variables):
+                raise RunDirectoryError(
+                    f"the checkpoint holds {len(saved)} {phase} optimizer variables, this configuration expects "
+                    f"{len(variables)}; it was written by another optimizer or version."
+                )
+            for i, variable in enumerate(variables):
+                variable.assign(state[f"optimizer/{phase}/{i}"])
+
+
+def fit(
+    config: Config,
+    output: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> tuple[RunDirectory, dict]:
+    """Train a run into `output` (a new run, or with `resume` the run already there, whose saved
+    config is used; pass it in as `config`), evaluate it and write metrics.json.
+
+    Returns the run directory and the final metrics.
+    """
+    data = load_dataset(config)
+    if resume:
+        run = RunDirectory.open(output)
+        run.config = config
+        run.write_config()
+        split = run.load_split()
+    else:
+        split = make_split(config, data)
+        run = RunDirectory.create(output, config, split)
+    keras.utils.set_random_seed(config.seed)
+    image_encoder, text_encoder = make_encoders(config, data.image_dim, data.text_dim)
+    trainer = DcmhTrainer(config, data, split, image_encoder, text_encoder)
+    if resume and run.has_checkpoint():
+        trainer.restore(run.load_checkpoint(image_encoder, text_encoder))
+        echo(f"resuming {run.path} after epoch {trainer.epochs_done}/{config.epochs}")
+    writer = tf.summary.create_file_writer(str(run.logs_path))
+
+    def evaluate_and_log(epoch: int) -> dict:
+        metrics = evaluate_encoders(image_encoder, text_encoder, data, split, config.batch_size)
+        metrics.update(bits=config.bits, epoch=epoch, dataset=config.dataset)
+        run.write_metrics(metrics)
+        with writer.as_default(step=epoch):
+            tf.summary.scalar("map/i2t", metrics["map_i2t"])
+            tf.summary.scalar("map/t2i", metrics["map_t2i"])
+        return metrics
+
+    for epoch in range(trainer.epochs_done, config.epochs):
+        started = time.perf_counter()
+        stats = trainer.train_epoch(epoch, progress=progress)
+        run.save_checkpoint(image_encoder, text_encoder, trainer.state())
+        with writer.as_default(step=epoch + 1):
+            for name, value in stats.items():
+                tf.summary.scalar(name, value)
+        echo(
+            f"epoch {epoch + 1}/{config.epochs}: image loss {stats['image/total']:.4f}, "
+            f"text loss {stats['text/total']:.4f}, lr {stats['lr']:.2e} ({time.perf_counter() - started:.1f} s)"
+        )
+        if config.eval_every and (epoch + 1) % config.eval_every == 0 and epoch + 1 < config.epochs:
+            metrics = evaluate_and_log(epoch + 1)
+            echo(f"  MAP I→T {metrics['map_i2t']:.4f}  T→I {metrics['map_t2i']:.4f}")
+    metrics = evaluate_and_log(config.epochs)
+    writer.flush()
+    return run, metrics

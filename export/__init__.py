@@ -1,0 +1,1 @@
+"""Export of trained encoders for serving (installed as `dcmh_tf.export`)."""

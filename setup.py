@@ -1,0 +1,37 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+version = {}
+exec((Path(__file__).parent / "dcmh_tf" / "__init__.py").read_text(), version)
+
+setup(
+    name="dcmh-tf",
+    version=version["__version__"],
+    description="Deep Cross-Modal Hashing (Jiang & Li, CVPR 2017) in Keras 3 / TensorFlow",
+    long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    # `export/` is a top-level folder in the repository but installs as `dcmh_tf.export`, so that
+    # no generic top-level module named `export` lands in site-packages.
+    packages=find_packages(include=["dcmh_tf", "dcmh_tf.*"]) + ["dcmh_tf.export"],
+    package_dir={"dcmh_tf.export": "export"},
+    install_requires=[
+        "tensorflow>=2.21; platform_machine!='x86_64'",
+        "tensorflow-cpu>=2.21; platform_machine=='x86_64'",
+        "keras>=3.15",
+        "numpy>=2.0",
+        "h5py>=3.10",
+        "scipy>=1.11",
+        "click>=8.1",
+        "tqdm>=4.66",
+        "tensorboard>=2.21",
+        "tensorflow-datasets>=4.9.10",
+        "onnx>=1.17",
+        "tf2onnx>=1.17",
+        "onnxruntime>=1.20",
+        "matplotlib>=3.8",
+    ],
+    extras_require={"test": ["pytest>=8"]},
+    entry_points={"console_scripts": ["dcmh-tf=dcmh_tf.cli:main"]},
+)

@@ -1,0 +1,108 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcmh_tf.data.loading import load_dataset, make_split
+from dcmh_tf.errors import RunDirectoryError, TrainingError
+from dcmh_tf.models import make_encoders
+from dcmh_tf.run_directory import RunDirectory
+from dcmh_tf.training import DcmhTrainer, fit
+
+
+class Killed(Exception):
+    pass
+
+
+def _checkpoint(path):
+    with np.load(path / "checkpoint" / "state.npz") as state:
+        arrays = {key: state[key] for key in state.files}
+    run = RunDirectory.open(path)
+    data = load_dataset(run.config)
+    image, text, _ = run.restore_encoders(data)
+    return arrays, image.get_weights() + text.get_weights()
+
+
+def test_epoch_visits_every_point_and_updates_codes(tiny_config):
+    data = load_dataset(tiny_config)
+    split = make_split(tiny_config, data)
+    keras.utils.set_random_seed(0)
+    trainer = DcmhTrainer(tiny_config, data, split, *make_encoders(tiny_config, data.image_dim, data.text_dim))
+    before_f = trainer.buffers["image"].numpy()
+    before_g = trainer.buffers["text"].numpy()
+    stats = trainer.train_epoch(0, progress=False)
+    f, g, b = trainer.buffers["image"].numpy(), trainer.buffers["text"].numpy(), trainer.codes.numpy()
+    assert (f != before_f).all(axis=1).all() and (g != before_g).all(axis=1).all()  # every row refreshed
+    np.testing.assert_array_equal(b, np.where(f + g >= 0, 1, -1))  # eq. (5)
+    for phase in ("image", "text"):
+        assert {f"{phase}/{term}" for term in ("pairwise", "quantization", "balance", "total")} <= set(stats)
+    assert sorted(trainer.shuffled_order(0, "image")) == list(range(16))
+    assert not np.array_equal(trainer.shuffled_order(0, "image"), trainer.shuffled_order(1, "image"))
+
+
+def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_config, tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    straight = tmp_path / "straight"
+    fit(tiny_config, straight, progress=False, echo=lambda message: None)
+
+    interrupted = tmp_path / "interrupted"
+
+    def kill_after_first_epoch(message):
+        if message.startswith("epoch 1/"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(tiny_config, interrupted, progress=False, echo=kill_after_first_epoch)
+    assert int(np.load(interrupted / "checkpoint" / "state.npz")["epochs_done"]) == 1
+    messages = []
+    _, metrics = fit(RunDirectory.open(interrupted).config, interrupted, resume=True, progress=False, echo=messages.append)
+    assert messages[0] == f"resuming {interrupted} after epoch 1/3"
+
+    state_a, weights_a = _checkpoint(straight)
+    state_b, weights_b = _checkpoint(interrupted)
+    np.testing.assert_array_equal(state_a["B"], state_b["B"])
+    np.testing.assert_allclose(state_a["F"], state_b["F"], atol=1e-6)
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert json.loads((straight / "metrics.json").read_text())["map_i2t"] == pytest.approx(metrics["map_i2t"])
+
+
+def test_run_directory_contents(tiny_config, tmp_path):
+    run, metrics = fit(tiny_config.replace(epochs=1), tmp_path / "run", progress=False, echo=lambda m: None)
+    names = {p.name for p in run.path.iterdir()}
+    assert {"config.json", "split.npz", "checkpoint", "metrics.json", "logs"} <= names
+    assert {p.name for p in (run.path / "checkpoint").iterdir()} == {
+        "image_encoder.weights.h5", "text_encoder.weights.h5", "state.npz"}
+    saved = json.loads((run.path / "metrics.json").read_text())
+    assert isinstance(saved["map_i2t"], float) and isinstance(saved["map_t2i"], float) and saved["bits"] == 8
+    assert 0 <= saved["map_i2t"] <= 1
+    assert list((run.path / "logs").iterdir())  # TensorBoard event file
+
+
+def test_non_finite_loss_names_epoch_and_phase(tiny_config, tmp_path, monkeypatch):
+    from dcmh_tf import training
+
+    def load_with_nan(config):
+        data = load_dataset(config)
+        data.texts[:] = np.nan
+        return data
+
+    monkeypatch.setattr(training, "load_dataset", load_with_nan)
+    with pytest.raises(TrainingError, match=r"the loss became nan at epoch 1, text phase, batch 1/2"):
+        fit(tiny_config, tmp_path / "run", progress=False, echo=lambda m: None)
+
+
+def test_output_holding_another_run_is_refused(tiny_config, tmp_path):
+    fit(tiny_config.replace(epochs=1), tmp_path / "run", progress=False, echo=lambda m: None)
+    with pytest.raises(RunDirectoryError, match=r"holds a different run \(bits 8 vs 16"):
+        fit(tiny_config.replace(epochs=1, bits=16), tmp_path / "run", progress=False, echo=lambda m: None)
+    with pytest.raises(RunDirectoryError, match="already holds a run with this configuration; continue it with"):
+        fit(tiny_config.replace(epochs=1), tmp_path / "run", progress=False, echo=lambda m: None)
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(RunDirectoryError, match="is not a dcmh-tf run: config.json, split.npz missing"):
+        RunDirectory.open(tmp_path)
