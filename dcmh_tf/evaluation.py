@@ -49,7 +49,7 @@ def evaluate_run(path) -> dict:
     run = RunDirectory.open(path)
     data = load_dataset(run.config)
     split = run.load_split()
-    image_encoder, text_encoder, epochs_done = run.restore_encoders(data)
+    image_encoder, text_encoder, epochs_done = run.restore_encoders()
     metrics = evaluate_encoders(image_encoder, text_encoder, data, split, run.config.batch_size)
     metrics.update(bits=run.config.bits, epoch=epochs_done, dataset=run.config.dataset)
     run.write_metrics(metrics)

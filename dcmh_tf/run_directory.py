@@ -2,6 +2,8 @@
 
     RUN/config.json            resolved Config
     RUN/split.npz              query / database / train row indices
+    RUN/inputs.json            what the encoders take: image kind and size or feature length,
+                               text length, tag vocabulary and label names when the dataset has them
     RUN/checkpoint/            written atomically at the end of every epoch:
         image_encoder.weights.h5, text_encoder.weights.h5,
         state.npz              F, G, B buffers, epochs done, optimizer variables
@@ -25,6 +27,7 @@ from dcmh_tf.errors import ConfigError, RunDirectoryError
 
 CONFIG = "config.json"
 SPLIT = "split.npz"
+INPUTS = "inputs.json"
 CHECKPOINT = "checkpoint"
 METRICS = "metrics.json"
 LOGS = "logs"
@@ -41,8 +44,9 @@ class RunDirectory:
         self.config = config
 
     @classmethod
-    def create(cls, path, config: Config, split: Split) -> "RunDirectory":
-        """A new run in `path` (made if missing). Refuses a folder that already holds a run."""
+    def create(cls, path, config: Config, split: Split, data) -> "RunDirectory":
+        """A new run in `path` (made if missing) for `data` (a `PairedData`). Refuses a folder that
+        already holds a run."""
         path = Path(path)
         if (path / CONFIG).exists():
             existing = _read_config(path)
@@ -64,6 +68,7 @@ class RunDirectory:
             raise RunDirectoryError(f"--output {path} is a file; expected a folder for the run.")
         path.mkdir(parents=True, exist_ok=True)
         split.save(path / SPLIT)
+        _write_atomically(path / INPUTS, json.dumps(input_description(data), indent=2))
         run = cls(path, config)
         run.write_config()
         return run
@@ -88,6 +93,13 @@ class RunDirectory:
     # split ---------------------------------------------------------------------------------
     def load_split(self) -> Split:
         return Split.load(self.path / SPLIT)
+
+    def read_inputs(self) -> dict[str, Any]:
+        """The encoders' inputs as described by `input_description` when the run was created."""
+        path = self.path / INPUTS
+        if not path.exists():
+            raise RunDirectoryError(f"{path} missing: the run directory is incomplete; train it again with `dcmh-tf fit`.")
+        return json.loads(path.read_text())
 
     # checkpoint ----------------------------------------------------------------------------
     @property
@@ -126,11 +138,13 @@ class RunDirectory:
         with np.load(self.checkpoint_path / STATE) as f:
             return {key: f[key] for key in f.files}
 
-    def restore_encoders(self, data):
-        """(image encoder, text encoder, epochs done) rebuilt from the config and the last checkpoint."""
+    def restore_encoders(self):
+        """(image encoder, text encoder, epochs done) rebuilt from the config, inputs.json and the
+        last checkpoint; the dataset itself is not needed."""
         from dcmh_tf.models import make_encoders
 
-        image_encoder, text_encoder = make_encoders(self.config, data.image_dim, data.text_dim)
+        inputs = self.read_inputs()
+        image_encoder, text_encoder = make_encoders(self.config, inputs["image_dim"], inputs["text_dim"])
         state = self.load_checkpoint(image_encoder, text_encoder)
         return image_encoder, text_encoder, int(state["epochs_done"])
 
@@ -152,6 +166,21 @@ class RunDirectory:
     @property
     def logs_path(self) -> Path:
         return self.path / LOGS
+
+
+def input_description(data) -> dict[str, Any]:
+    """What the encoders of a run on `data` (a `PairedData`) take, as JSON-able values:
+    image_kind ("pixels" or "features"), image_size (pixels) or image_dim (features), text_dim,
+    tag_vocabulary and label_names (lists, or None when the dataset does not name them)."""
+    return {
+        "dataset": data.name,
+        "image_kind": data.image_kind,
+        "image_size": data.image_size,
+        "image_dim": data.image_dim,
+        "text_dim": data.text_dim,
+        "tag_vocabulary": list(data.tag_vocabulary) if data.tag_vocabulary is not None else None,
+        "label_names": list(data.label_names) if data.label_names is not None else None,
+    }
 
 
 def _read_config(path: Path) -> Config:

@@ -190,7 +190,7 @@ def fit(
         split = run.load_split()
     else:
         split = make_split(config, data)
-        run = RunDirectory.create(output, config, split)
+        run = RunDirectory.create(output, config, split, data)
     keras.utils.set_random_seed(config.seed)
     image_encoder, text_encoder = make_encoders(config, data.image_dim, data.text_dim)
     trainer = DcmhTrainer(config, data, split, image_encoder, text_encoder)

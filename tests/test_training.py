@@ -19,9 +19,7 @@ class Killed(Exception):
 def _checkpoint(path):
     with np.load(path / "checkpoint" / "state.npz") as state:
         arrays = {key: state[key] for key in state.files}
-    run = RunDirectory.open(path)
-    data = load_dataset(run.config)
-    image, text, _ = run.restore_encoders(data)
+    image, text, _ = RunDirectory.open(path).restore_encoders()
     return arrays, image.get_weights() + text.get_weights()
 
 
@@ -72,7 +70,10 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_config, tmp_
 def test_run_directory_contents(tiny_config, tmp_path):
     run, metrics = fit(tiny_config.replace(epochs=1), tmp_path / "run", progress=False, echo=lambda m: None)
     names = {p.name for p in run.path.iterdir()}
-    assert {"config.json", "split.npz", "checkpoint", "metrics.json", "logs"} <= names
+    assert {"config.json", "split.npz", "inputs.json", "checkpoint", "metrics.json", "logs"} <= names
+    inputs = run.read_inputs()
+    assert inputs["image_kind"] == "pixels" and inputs["image_size"] == 64 and inputs["image_dim"] is None
+    assert inputs["text_dim"] == len(inputs["tag_vocabulary"]) == 96 and len(inputs["label_names"]) == 8
     assert {p.name for p in (run.path / "checkpoint").iterdir()} == {
         "image_encoder.weights.h5", "text_encoder.weights.h5", "state.npz"}
     saved = json.loads((run.path / "metrics.json").read_text())
