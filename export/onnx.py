@@ -1,0 +1,69 @@
+"""ONNX export of an encoder with its heads, through tf2onnx.
+
+The graph is `serving_default` of the SavedModel: the same input (`image` uint8 of any size, or
+`text` / `image` float32 vectors) and the same outputs (`features`, `codes`, `packed`), with a
+dynamic batch size named `batch`. Opset 18: tf2onnx 1.17's newest, and current enough for every
+runtime we know of (onnxruntime supports it since 1.14).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import onnx
+import tensorflow as tf
+
+from dcmh_tf.export.serving import ExportedEncoder
+
+OPSET = 18
+
+
+def onnx_path(output, name: str, modality: str, version: int) -> Path:
+    """`OUT/onnx/<version>/<name>_<modality>.onnx`: versioned like the SavedModels beside it."""
+    return Path(output) / "onnx" / str(version) / f"{name}_{modality}.onnx"
+
+
+def write_onnx(encoder: ExportedEncoder, path, opset: int = OPSET) -> onnx.ModelProto:
+    """Convert `encoder` with its heads to ONNX, check it with `onnx.checker` and write it to `path`."""
+    import tf2onnx
+
+    spec = encoder.input_spec()
+    function = tf.function(encoder.serve, input_signature=[spec], autograph=False)
+    with _quiet_tensorflow_logger():
+        model, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset)
+    _name_dynamic_dimensions(model, encoder)
+    onnx.checker.check_model(model, full_check=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return model
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow_logger():
+    """tf2onnx exports a TF1 meta graph, which warns that the tag table of a SavedModel written
+    before in the same process cannot go into a graph collection; the table is not converted."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _name_dynamic_dimensions(model: onnx.ModelProto, encoder: ExportedEncoder) -> None:
+    """tf2onnx names unknown dimensions `unk__N`; name them for whoever reads the graph's signature."""
+    input_names = ("batch", "height", "width") if encoder.input_kind == "pixels" else ("batch",)
+    for value in model.graph.input:
+        _name_unknown(value, input_names)
+    for value in model.graph.output:
+        _name_unknown(value, ("batch",))
+
+
+def _name_unknown(value: onnx.ValueInfoProto, names) -> None:
+    for dim, name in zip(value.type.tensor_type.shape.dim, names):
+        if not dim.HasField("dim_value"):
+            dim.dim_param = name
