@@ -1,8 +1,18 @@
-"""Binary codes: sign quantization with sign(0) = +1."""
+"""Binary codes: sign quantization, bit packing and Hamming distances by popcount.
+
+A code of c bits is a row of ±1 values. Packed, it is ceil(c/8) bytes, most significant bit first
+(`np.packbits` order), bit 1 standing for +1; the unused low bits of the last byte are 0 in every
+code, so they never count in a distance. For popcount the bytes are zero-padded to whole 64-bit
+words.
+"""
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
+
+from dcmh_tf.errors import DataError
 
 
 def sign_codes(outputs) -> np.ndarray:
@@ -12,3 +22,87 @@ def sign_codes(outputs) -> np.ndarray:
     """
     outputs = np.asarray(outputs)
     return np.where(outputs >= 0, 1, -1).astype(np.int8)
+
+
+def check_codes(codes, name: str = "codes") -> np.ndarray:
+    """`codes` as an (n, c) int8 array after checking that it is 2-d, c ≥ 1 and every value is ±1."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] < 1:
+        raise DataError(f"{name}: expected a 2-d array (items, bits) with at least one bit, received shape {codes.shape}.")
+    valid = (codes == 1) | (codes == -1)
+    if not valid.all():
+        bad = codes[~valid][:3].tolist()
+        raise DataError(
+            f"{name}: expected values in {{-1, +1}}, received {bad}...; quantize real-valued outputs with "
+            f"dcmh_tf.hashing.sign_codes first."
+        )
+    return codes.astype(np.int8, copy=False)
+
+
+def code_bytes(bits: int) -> int:
+    """Bytes of one packed code of `bits` bits."""
+    return -(-bits // 8)
+
+
+def pack_codes(codes) -> np.ndarray:
+    """(n, ceil(c/8)) uint8: ±1 codes (n, c) packed MSB first, +1 → bit 1, padding bits 0."""
+    return np.packbits(check_codes(codes) > 0, axis=1)
+
+
+def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
+    """(n, bits) int8 ±1 codes from the (n, ceil(bits/8)) uint8 rows of `pack_codes`."""
+    packed = np.asarray(packed)
+    if packed.dtype != np.uint8 or packed.ndim != 2 or packed.shape[1] != code_bytes(bits):
+        raise DataError(
+            f"packed codes: expected a 2-d uint8 array of {code_bytes(bits)} bytes per row for {bits} bits, "
+            f"received {packed.dtype} of shape {packed.shape}."
+        )
+    bit_values = np.unpackbits(packed, axis=1, count=bits)
+    return np.where(bit_values == 1, 1, -1).astype(np.int8)
+
+
+def to_words(packed: np.ndarray) -> np.ndarray:
+    """(n, ceil(bytes/8)) uint64 view of packed rows, zero-padded to whole words (for popcount)."""
+    packed = np.ascontiguousarray(packed, dtype=np.uint8)
+    padding = -packed.shape[1] % 8
+    if padding:
+        packed = np.pad(packed, ((0, 0), (0, padding)))
+    return packed.view(np.uint64)
+
+
+def pack_multi_hot(matrix) -> np.ndarray:
+    """(n, ceil(L/64)) uint64 words of an (n, L) multi-hot matrix (nonzero = set): two rows share
+    a label exactly when some word of their AND is nonzero."""
+    matrix = np.asarray(matrix)
+    return to_words(np.packbits(matrix != 0, axis=1))
+
+
+def distance_dtype(bits: int) -> np.dtype:
+    """Smallest unsigned dtype that holds distances 0..bits."""
+    return np.dtype(np.uint8) if bits <= np.iinfo(np.uint8).max else np.dtype(np.uint16)
+
+
+def packed_hamming_distances(query_words: np.ndarray, db_words: np.ndarray, bits: int) -> np.ndarray:
+    """(n_query, n_db) Hamming distances between word-packed codes (`to_words(pack_codes(...))`).
+
+    query_words: (n_query, w) uint64; db_words: (n_db, w) uint64. The result has the dtype of
+    `distance_dtype(bits)`. Memory: one (n_query, n_db) uint64 buffer besides the result, so call
+    it on chunks of queries (see `iter_hamming_distances`).
+    """
+    xor = np.empty((len(query_words), len(db_words)), np.uint64)
+    distances = None
+    for word in range(query_words.shape[1]):
+        np.bitwise_xor(query_words[:, word, None], db_words[None, :, word], out=xor)
+        if distances is None:
+            distances = np.bitwise_count(xor).astype(distance_dtype(bits), copy=False)
+        else:
+            distances += np.bitwise_count(xor)
+    return distances
+
+
+def iter_hamming_distances(query_words: np.ndarray, db_words: np.ndarray, bits: int,
+                           chunk_rows: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """(query slice, distances of those queries to the whole database), `chunk_rows` queries at a time."""
+    for start in range(0, len(query_words), chunk_rows):
+        rows = slice(start, min(start + chunk_rows, len(query_words)))
+        yield rows, packed_hamming_distances(query_words[rows], db_words, bits)

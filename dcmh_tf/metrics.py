@@ -1,33 +1,55 @@
-"""Retrieval metrics over ±1 codes and label matrices.
+"""Retrieval metrics over ±1 codes and label matrices: MAP of Hamming ranking, precision at N, and
+precision / recall of hash lookup within a Hamming radius.
 
 Ground truth follows the paper: a database item is relevant to a query when they share at least
 one label. Hamming ranking breaks ties by database order (a stable sort), so results do not depend
 on the sort algorithm.
+
+The engine packs codes into 64-bit words, takes distances by popcount and scores a chunk of
+queries against the whole database at a time (chunks run on a few threads; NumPy releases the
+GIL in the heavy steps), so memory stays bounded by the chunk size whatever the number of
+queries. Distances are small integers, so the stable ranking is NumPy's radix sort of uint8
+rows, not a comparison sort of floats.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Sequence
+
 import numpy as np
+from tqdm.auto import tqdm
 
 from dcmh_tf.errors import DataError
+from dcmh_tf.hashing import check_codes, pack_codes, pack_multi_hot, packed_hamming_distances, to_words
 
-# Bound on query-chunk × database elements held at once (int64 arrays), about 64 MB each.
-_CHUNK_ELEMENTS = 8_000_000
+# Query rows × database items scored at once per thread; the working set is about 20 bytes per
+# element (distances, relevance, ranking), so about 120 MB per thread.
+CHUNK_ELEMENTS = 6_000_000
+THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+# N of the precision-at-N curve (those above the database size are dropped by `retrieval_scores`)
+PRECISION_NS = (1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+# Radii of the paper's Table 7
+TABLE_RADII = (0, 1, 2)
 
 
-def _check_codes(query_codes, db_codes, query_labels, db_labels):
-    query_codes = np.asarray(query_codes)
-    db_codes = np.asarray(db_codes)
+def check_retrieval_inputs(query_codes, db_codes, query_labels, db_labels):
+    """The four arrays as NumPy arrays after checking shapes and values; raises `DataError`.
+
+    query_codes: (n_query, c) in {-1, +1}; db_codes: (n_db, c); query_labels: (n_query, L);
+    db_labels: (n_db, L) multi-hot (nonzero = label present).
+    """
+    query_codes = check_codes(query_codes, "query_codes")
+    db_codes = check_codes(db_codes, "db_codes")
     query_labels = np.asarray(query_labels)
     db_labels = np.asarray(db_labels)
-    for name, codes in (("query_codes", query_codes), ("db_codes", db_codes)):
-        if codes.ndim != 2:
-            raise DataError(f"{name}: expected a 2-d array (items, bits), received shape {codes.shape}.")
-        if codes.size and not np.isin(codes, (-1, 1)).all():
-            raise DataError(f"{name}: expected values in {{-1, +1}}; quantize with dcmh_tf.hashing.sign_codes first.")
     if query_codes.shape[1] != db_codes.shape[1]:
         raise DataError(
-            f"code lengths differ: query_codes has {query_codes.shape[1]} bits, db_codes {db_codes.shape[1]}."
+            f"code lengths differ: query_codes has {query_codes.shape[1]} bits, db_codes {db_codes.shape[1]}; "
+            f"encode queries and database with the same run."
         )
     if query_labels.ndim != 2 or db_labels.ndim != 2 or query_labels.shape[1] != db_labels.shape[1]:
         raise DataError(
@@ -37,52 +59,229 @@ def _check_codes(query_codes, db_codes, query_labels, db_labels):
     if len(query_labels) != len(query_codes) or len(db_labels) != len(db_codes):
         raise DataError(
             f"rows of labels and codes differ: query {len(query_labels)} labels vs {len(query_codes)} codes, "
-            f"database {len(db_labels)} labels vs {len(db_codes)} codes."
+            f"database {len(db_labels)} labels vs {len(db_codes)} codes; pass one label row per code row."
         )
+    if len(query_codes) == 0:
+        raise DataError("expected at least one query, received none.")
+    if len(db_codes) == 0:
+        raise DataError("expected a non-empty database, received no database codes.")
     return query_codes, db_codes, query_labels, db_labels
 
 
-def hamming_distances(query_codes: np.ndarray, db_codes: np.ndarray) -> np.ndarray:
-    """(n_query, n_db) int32 Hamming distances between ±1 codes: (c − q·d) / 2."""
+def hamming_distances(query_codes, db_codes) -> np.ndarray:
+    """(n_query, n_db) int32 Hamming distances between ±1 codes (n_query, c) and (n_db, c)."""
+    query_codes = check_codes(query_codes, "query_codes")
+    db_codes = check_codes(db_codes, "db_codes")
+    if query_codes.shape[1] != db_codes.shape[1]:
+        raise DataError(f"code lengths differ: {query_codes.shape[1]} vs {db_codes.shape[1]} bits.")
     bits = query_codes.shape[1]
-    inner = query_codes.astype(np.int32) @ db_codes.astype(np.int32).T
-    return (bits - inner) // 2
+    return packed_hamming_distances(to_words(pack_codes(query_codes)), to_words(pack_codes(db_codes)), bits).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    """Scores of one retrieval direction (for example image queries against database texts).
+
+    map: MAP of Hamming ranking over the whole database. map_at_k: the same over the top `topk`.
+    precision_at_n: {N: mean over queries of (relevant among the first N) / N}.
+    lookup_precision, lookup_recall: (c + 1,) arrays, index r = hash lookup within Hamming radius
+    r, micro-averaged over all query–database pairs: precision = relevant pairs within r / pairs
+    within r (0 when no pair is that close), recall = relevant pairs within r / relevant pairs.
+    """
+
+    map: float
+    map_at_k: float
+    topk: int
+    precision_at_n: dict[int, float]
+    lookup_precision: np.ndarray
+    lookup_recall: np.ndarray
+    n_query: int
+    n_database: int
+
+    @property
+    def bits(self) -> int:
+        return len(self.lookup_precision) - 1
+
+    def at_radius(self, radius: int) -> dict[str, float]:
+        """Precision, recall and F-measure of hash lookup within `radius` (the paper's Table 7)."""
+        return _precision_recall_f(self.lookup_precision[radius], self.lookup_recall[radius])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able values (dict keys as strings)."""
+        return {
+            "map": self.map,
+            "map_at_k": self.map_at_k,
+            "topk": self.topk,
+            "precision_at_n": {str(n): p for n, p in self.precision_at_n.items()},
+            "radius": {str(r): self.at_radius(r) for r in TABLE_RADII if r <= self.bits},
+            "pr_curve": {"precision": self.lookup_precision.tolist(), "recall": self.lookup_recall.tolist()},
+            "n_query": self.n_query,
+            "n_database": self.n_database,
+        }
 
 
 def mean_average_precision(query_codes, db_codes, query_labels, db_labels, topk=None, exclude_empty: bool = False) -> float:
     """MAP of Hamming ranking.
 
     query_codes: (n_query, c) in {-1, +1}; db_codes: (n_db, c); query_labels: (n_query, L) 0/1;
-    db_labels: (n_db, L) 0/1; topk: rank only the first k database items (None: all).
+    db_labels: (n_db, L) 0/1; topk: rank only the first k database items (None, or k ≥ n_db: all).
     AP of a query = mean over its relevant items within the ranking of precision at their rank.
-    A query with no relevant item counts as AP 0 (as the official DCMH code does) unless
-    `exclude_empty`, which leaves it out of the mean.
+    A query with no relevant item (within the top k) counts as AP 0, as the official DCMH code
+    does, unless `exclude_empty`, which leaves it out of the mean.
     """
-    query_codes, db_codes, query_labels, db_labels = _check_codes(query_codes, db_codes, query_labels, db_labels)
+    return _scan(query_codes, db_codes, query_labels, db_labels, topk=topk, exclude_empty=exclude_empty)["map_at_k"]
+
+
+def precision_at_n(query_codes, db_codes, query_labels, db_labels, ns: Sequence[int]) -> dict[int, float]:
+    """{N: mean over queries of (relevant items among the first N of the Hamming ranking) / N}.
+
+    Shapes as in `mean_average_precision`. An N above the database size counts the whole
+    database (precision over n_db items).
+    """
+    return _scan(query_codes, db_codes, query_labels, db_labels, ns=ns)["precision_at_n"]
+
+
+def hash_lookup_precision_recall(query_codes, db_codes, query_labels, db_labels) -> tuple[np.ndarray, np.ndarray]:
+    """(precision, recall), each (c + 1,): hash lookup within Hamming radius r = 0..c, micro-averaged
+    over all pairs (see `RetrievalScores`). Shapes as in `mean_average_precision`."""
+    values = _scan(query_codes, db_codes, query_labels, db_labels, rank=False, lookup=True)
+    return values["lookup_precision"], values["lookup_recall"]
+
+
+def precision_recall_at_radius(query_codes, db_codes, query_labels, db_labels,
+                               radii: Sequence[int] = TABLE_RADII) -> dict[int, dict[str, float]]:
+    """{r: {"precision", "recall", "f_measure"}} of hash lookup within Hamming radius r (the paper's
+    Table 7), micro-averaged over all pairs. Shapes as in `mean_average_precision`."""
+    precision, recall = hash_lookup_precision_recall(query_codes, db_codes, query_labels, db_labels)
+    bits = len(precision) - 1
+    if any(not 0 <= r <= bits for r in radii):
+        raise DataError(f"radii: expected values in 0..{bits} for {bits}-bit codes, received {list(radii)}.")
+    return {r: _precision_recall_f(precision[r], recall[r]) for r in radii}
+
+
+def _precision_recall_f(precision: float, recall: float) -> dict[str, float]:
+    f_measure = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"precision": float(precision), "recall": float(recall), "f_measure": float(f_measure)}
+
+
+def retrieval_scores(query_codes, db_codes, query_labels, db_labels, *, topk: int | None = None,
+                     ns: Sequence[int] = PRECISION_NS, exclude_empty: bool = False,
+                     progress: bool = False) -> RetrievalScores:
+    """Every score of `RetrievalScores` in one pass over the distances.
+
+    Shapes as in `mean_average_precision`; `ns` above the database size are dropped.
+    """
+    n_db = len(db_codes)
+    kept_ns = [n for n in ns if n <= n_db] or [n_db]
+    values = _scan(query_codes, db_codes, query_labels, db_labels, topk=topk, ns=kept_ns, lookup=True,
+                   exclude_empty=exclude_empty, progress=progress)
+    return RetrievalScores(
+        map=values["map"], map_at_k=values["map_at_k"], topk=values["topk"], precision_at_n=values["precision_at_n"],
+        lookup_precision=values["lookup_precision"], lookup_recall=values["lookup_recall"],
+        n_query=len(query_codes), n_database=n_db,
+    )
+
+
+def _scan(query_codes, db_codes, query_labels, db_labels, *, topk=None, ns: Sequence[int] = (), rank: bool = True,
+          lookup: bool = False, exclude_empty: bool = False, progress: bool = False) -> dict[str, Any]:
+    """One chunked pass over the queries that computes what is asked for: the ranking scores
+    (MAP, MAP@k, P@N) with `rank`, the hash lookup histograms with `lookup`."""
+    query_codes, db_codes, query_labels, db_labels = check_retrieval_inputs(query_codes, db_codes, query_labels, db_labels)
     n_query, n_db = len(query_codes), len(db_codes)
-    if n_query == 0:
-        raise DataError("mean_average_precision: expected at least one query, received none.")
-    if n_db == 0:
-        raise DataError("mean_average_precision: expected a non-empty database.")
-    k = n_db if topk is None else int(topk)
-    if k < 1:
+    bits = query_codes.shape[1]
+    if topk is not None and (isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or topk < 1):
         raise DataError(f"topk: expected a positive integer or None, received {topk!r}.")
-    k = min(k, n_db)
-    db_labels_t = db_labels.astype(np.float32).T
-    ranks = np.arange(1, k + 1, dtype=np.float64)
-    ap = np.zeros(n_query)
-    has_relevant = np.zeros(n_query, dtype=bool)
-    chunk = max(1, _CHUNK_ELEMENTS // n_db)
-    for start in range(0, n_query, chunk):
-        stop = min(start + chunk, n_query)
-        distances = hamming_distances(query_codes[start:stop], db_codes)
-        order = np.argsort(distances, axis=1, kind="stable")[:, :k]
-        relevant = (query_labels[start:stop].astype(np.float32) @ db_labels_t) > 0
-        hits = np.take_along_axis(relevant, order, axis=1)
-        n_hits = hits.sum(axis=1)
-        precision_at_hit = np.cumsum(hits, axis=1) / ranks * hits
-        ap[start:stop] = precision_at_hit.sum(axis=1) / np.maximum(n_hits, 1)
-        has_relevant[start:stop] = n_hits > 0
-    if exclude_empty:
-        return float(ap[has_relevant].mean()) if has_relevant.any() else 0.0
-    return float(ap.mean())
+    k = n_db if topk is None else min(int(topk), n_db)
+    ns = [int(n) for n in ns]
+    if any(n < 1 for n in ns):
+        raise DataError(f"precision at N: expected positive N, received {ns}.")
+    query_words, db_words = to_words(pack_codes(query_codes)), to_words(pack_codes(db_codes))
+    query_label_words, db_label_words = pack_multi_hot(query_labels), pack_multi_hot(db_labels)
+
+    def score(rows: slice) -> dict[str, np.ndarray]:
+        distances = packed_hamming_distances(query_words[rows], db_words, bits)
+        relevant = _share_a_label(query_label_words[rows], db_label_words)
+        part = _score_ranking(distances, relevant, k, ns) if rank else {}
+        if lookup:
+            part["lookup"] = _distance_histograms(distances, relevant, bits)
+        return part
+
+    chunk_rows = max(1, CHUNK_ELEMENTS // n_db)
+    chunks = [slice(start, min(start + chunk_rows, n_query)) for start in range(0, n_query, chunk_rows)]
+    with ThreadPoolExecutor(min(THREADS, len(chunks))) as pool:
+        parts = list(tqdm(pool.map(score, chunks), total=len(chunks), desc="ranking", unit="chunk",
+                          disable=None if progress else True, leave=False))
+    result: dict[str, Any] = {}
+    if rank:
+        merged = {name: np.concatenate([part[name] for part in parts]) for name in parts[0] if name != "lookup"}
+
+        def mean_ap(ap: np.ndarray, has_relevant: np.ndarray) -> float:
+            if exclude_empty:
+                return float(ap[has_relevant].mean()) if has_relevant.any() else 0.0
+            return float(ap.mean())
+
+        result.update({
+            "map": mean_ap(merged["ap"], merged["n_relevant"] > 0),
+            "map_at_k": mean_ap(merged["ap_k"], merged["n_relevant_k"] > 0),
+            "topk": k,
+            "precision_at_n": {n: float(merged["hits_at_n"][:, i].mean() / min(n, n_db)) for i, n in enumerate(ns)},
+        })
+    if lookup:
+        pairs, relevant_pairs = sum(part["lookup"] for part in parts)
+        within, relevant_within = np.cumsum(pairs), np.cumsum(relevant_pairs)
+        result["lookup_precision"] = np.divide(relevant_within, within, out=np.zeros(bits + 1), where=within > 0)
+        total_relevant = relevant_within[-1]
+        result["lookup_recall"] = relevant_within / total_relevant if total_relevant else np.zeros(bits + 1)
+    return result
+
+
+def _share_a_label(query_label_words: np.ndarray, db_label_words: np.ndarray) -> np.ndarray:
+    """(n_query, n_db) bool: the two items share at least one label."""
+    relevant = np.zeros((len(query_label_words), len(db_label_words)), bool)
+    for word in range(query_label_words.shape[1]):
+        shared = np.bitwise_and(query_label_words[:, word, None], db_label_words[None, :, word])
+        relevant |= shared != 0
+    return relevant
+
+
+def _score_ranking(distances: np.ndarray, relevant: np.ndarray, k: int, ns: Sequence[int]) -> dict[str, np.ndarray]:
+    """Per-query AP over the whole ranking and the top k, relevant counts, and relevant counts
+    among the first N for each N of `ns`.
+
+    distances: (b, n_db) small unsigned ints; relevant: (b, n_db) bool.
+    """
+    b, n_db = distances.shape
+    # A stable sort of uint8/uint16 keys is NumPy's radix sort: exact ranks with ties in database order.
+    order = np.argsort(distances, axis=1, kind="stable")
+    hits = np.take_along_axis(relevant, order, axis=1)  # relevance in ranked order
+    del order
+    rows, ranks = np.divmod(np.flatnonzero(hits), n_db)  # row-major: ranks ascend within a row
+    n_relevant = np.bincount(rows, minlength=b)
+    hits_before_row = np.cumsum(n_relevant) - n_relevant
+    relevant_rank = np.arange(1, len(rows) + 1) - np.repeat(hits_before_row, n_relevant)
+    precision = relevant_rank / (ranks + 1.0)  # precision at the rank of each relevant item
+    part = {
+        "ap": np.bincount(rows, weights=precision, minlength=b) / np.maximum(n_relevant, 1),
+        "n_relevant": n_relevant,
+    }
+    if k < n_db:
+        in_top = ranks < k
+        n_relevant_k = np.bincount(rows[in_top], minlength=b)
+        part["ap_k"] = np.bincount(rows[in_top], weights=precision[in_top], minlength=b) / np.maximum(n_relevant_k, 1)
+        part["n_relevant_k"] = n_relevant_k
+    else:
+        part["ap_k"], part["n_relevant_k"] = part["ap"], n_relevant
+    if ns:
+        first = np.cumsum(hits[:, : min(max(ns), n_db)], axis=1, dtype=np.int64)
+        part["hits_at_n"] = first[:, [min(n, n_db) - 1 for n in ns]]
+    else:
+        part["hits_at_n"] = np.zeros((b, 0), np.int64)
+    return part
+
+
+def _distance_histograms(distances: np.ndarray, relevant: np.ndarray, bits: int) -> np.ndarray:
+    """(2, bits + 1): number of pairs at each distance, all pairs and relevant pairs."""
+    return np.stack([
+        np.bincount(distances.ravel(), minlength=bits + 1),
+        np.bincount(distances[relevant], minlength=bits + 1),
+    ])

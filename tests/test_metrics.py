@@ -1,14 +1,60 @@
 import numpy as np
 import pytest
 
+from dcmh_tf import metrics
 from dcmh_tf.errors import DataError
-from dcmh_tf.hashing import sign_codes
-from dcmh_tf.metrics import hamming_distances, mean_average_precision
+from dcmh_tf.metrics import (
+    hamming_distances, hash_lookup_precision_recall, mean_average_precision, precision_at_n,
+    precision_recall_at_radius, retrieval_scores,
+)
 
 
-def test_sign_of_zero_is_plus_one():
-    np.testing.assert_array_equal(sign_codes([[0.0, -0.0, 1e-9, -2.0]]), [[1, 1, 1, -1]])
-    assert sign_codes([[0.5]]).dtype == np.int8
+# Brute-force references: plain Python over pairs, ranking by (distance, database index).
+def brute_ranking(query, db):
+    return [sorted(range(len(db)), key=lambda j: (int((q != db[j]).sum()), j)) for q in query]
+
+
+def brute_relevant(query_labels, db_labels):
+    return [[bool((np.asarray(lq) * np.asarray(ld)).sum()) for ld in db_labels] for lq in query_labels]
+
+
+def brute_map(query, db, lq, ld, topk=None, exclude_empty=False):
+    relevant = brute_relevant(lq, ld)
+    aps = []
+    for i, ranked in enumerate(brute_ranking(query, db)):
+        hits, precisions = 0, []
+        for rank, j in enumerate(ranked[:topk], 1):
+            if relevant[i][j]:
+                hits += 1
+                precisions.append(hits / rank)
+        if precisions or not exclude_empty:
+            aps.append(np.mean(precisions) if precisions else 0.0)
+    return float(np.mean(aps)) if aps else 0.0
+
+
+def brute_precision_at(query, db, lq, ld, n):
+    relevant = brute_relevant(lq, ld)
+    return float(np.mean([sum(relevant[i][j] for j in ranked[:n]) / min(n, len(db))
+                          for i, ranked in enumerate(brute_ranking(query, db))]))
+
+
+def brute_lookup(query, db, lq, ld, radius):
+    relevant = brute_relevant(lq, ld)
+    within = [(i, j) for i in range(len(query)) for j in range(len(db)) if (query[i] != db[j]).sum() <= radius]
+    hits = sum(relevant[i][j] for i, j in within)
+    total = sum(map(sum, relevant))
+    return (hits / len(within) if within else 0.0), (hits / total if total else 0.0)
+
+
+def random_problem(seed, n_query, n_db, bits, n_labels=4, density=0.3, code_values=(1, -1)):
+    rng = np.random.default_rng(seed)
+    query = np.where(rng.random((n_query, bits)) < 0.5, *code_values)
+    db = np.where(rng.random((n_db, bits)) < 0.5, *code_values)
+    # Repeated codes make ties at every distance.
+    db[n_db // 2:] = db[: n_db - n_db // 2]
+    lq = (rng.random((n_query, n_labels)) < density).astype(np.uint8)
+    ld = (rng.random((n_db, n_labels)) < density).astype(np.uint8)
+    return query, db, lq, ld
 
 
 def test_hamming_distances():
@@ -29,6 +75,14 @@ def test_map_hand_computed_with_ties_broken_by_database_order():
     assert mean_average_precision(query, db, query_labels, db_labels) == pytest.approx(expected)
     # top 3: relevance 0, 1, 1 -> (1/2 + 2/3) / 2
     assert mean_average_precision(query, db, query_labels, db_labels, topk=3) == pytest.approx((1 / 2 + 2 / 3) / 2)
+    # P@1 = 0, P@2 = 1/2, P@4 = 2/4
+    assert precision_at_n(query, db, query_labels, db_labels, [1, 2, 4]) == pytest.approx({1: 0.0, 2: 0.5, 4: 0.5})
+    # hash lookup: radius 0 -> items 0, 4 (1 relevant of 3); radius 1 -> 0, 4, 1, 2 (2 of 3); radius 2..4 -> all
+    precision, recall = hash_lookup_precision_recall(query, db, query_labels, db_labels)
+    np.testing.assert_allclose(precision, [1 / 2, 2 / 4, 3 / 5, 3 / 5, 3 / 5])
+    np.testing.assert_allclose(recall, [1 / 3, 2 / 3, 1, 1, 1])
+    table = precision_recall_at_radius(query, db, query_labels, db_labels)
+    assert table[1] == pytest.approx({"precision": 0.5, "recall": 2 / 3, "f_measure": 2 * 0.5 * (2 / 3) / (0.5 + 2 / 3)})
 
 
 def test_all_codes_equal_gives_precision_of_database_order():
@@ -37,6 +91,10 @@ def test_all_codes_equal_gives_precision_of_database_order():
     labels_q = np.array([[1]])
     labels_db = np.array([[0], [1], [0], [1]])
     assert mean_average_precision(query, db, labels_q, labels_db) == pytest.approx((1 / 2 + 2 / 4) / 2)
+    # everything is at distance 0: lookup at any radius returns the whole database
+    precision, recall = hash_lookup_precision_recall(query, db, labels_q, labels_db)
+    np.testing.assert_allclose(precision, 0.5)
+    np.testing.assert_allclose(recall, 1.0)
 
 
 def test_query_without_relevant_items_counts_as_zero_unless_excluded():
@@ -48,29 +106,70 @@ def test_query_without_relevant_items_counts_as_zero_unless_excluded():
     assert mean_average_precision(query, db, labels_q, labels_db, exclude_empty=True) == pytest.approx(1.0)
 
 
-def test_map_matches_brute_force_on_random_codes():
-    rng = np.random.default_rng(0)
-    q = np.where(rng.random((13, 16)) < 0.5, 1, -1)
-    d = np.where(rng.random((50, 16)) < 0.5, 1, -1)
-    lq = (rng.random((13, 4)) < 0.3).astype(int)
-    ld = (rng.random((50, 4)) < 0.3).astype(int)
-    aps = []
-    for i in range(13):
-        dist = [(int((q[i] != d[j]).sum()), j) for j in range(50)]
-        ranked = [j for _, j in sorted(dist)]
-        hits, precisions = 0, []
-        for rank, j in enumerate(ranked, 1):
-            if (lq[i] & ld[j]).any():
-                hits += 1
-                precisions.append(hits / rank)
-        aps.append(np.mean(precisions) if precisions else 0.0)
-    assert mean_average_precision(q, d, lq, ld) == pytest.approx(np.mean(aps))
+def test_nothing_relevant_anywhere_gives_zeros_not_nan():
+    query, db = np.ones((2, 4)), -np.ones((3, 4))
+    lq, ld = np.array([[1, 0], [1, 0]]), np.array([[0, 1]] * 3)
+    scores = retrieval_scores(query, db, lq, ld)
+    assert scores.map == 0.0 and scores.map_at_k == 0.0
+    assert mean_average_precision(query, db, lq, ld, exclude_empty=True) == 0.0
+    np.testing.assert_array_equal(scores.lookup_precision, 0.0)  # radius < 4: nothing retrieved
+    np.testing.assert_array_equal(scores.lookup_recall, 0.0)
+    assert scores.at_radius(0) == {"precision": 0.0, "recall": 0.0, "f_measure": 0.0}
+
+
+def test_k_larger_than_the_database_is_the_whole_ranking():
+    query, db, lq, ld = random_problem(1, 6, 9, 8)
+    whole = mean_average_precision(query, db, lq, ld)
+    assert mean_average_precision(query, db, lq, ld, topk=9) == whole
+    assert mean_average_precision(query, db, lq, ld, topk=1000) == whole
+    assert precision_at_n(query, db, lq, ld, [1000])[1000] == pytest.approx(brute_precision_at(query, db, lq, ld, 9))
+    assert retrieval_scores(query, db, lq, ld, topk=1000).topk == 9
+
+
+@pytest.mark.parametrize("bits", [5, 12, 16, 32, 64, 65, 100, 128])
+def test_every_score_matches_brute_force(bits, monkeypatch):
+    # Small chunks: several chunks on several threads, merged in query order.
+    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 40)
+    query, db, lq, ld = random_problem(bits, 13, 37, bits)
+    scores = retrieval_scores(query, db, lq, ld, topk=10, ns=(1, 7, 37, 50))
+    assert scores.map == pytest.approx(brute_map(query, db, lq, ld))
+    assert scores.map_at_k == pytest.approx(brute_map(query, db, lq, ld, topk=10))
+    assert set(scores.precision_at_n) == {1, 7, 37}  # 50 > database size: dropped
+    for n, value in scores.precision_at_n.items():
+        assert value == pytest.approx(brute_precision_at(query, db, lq, ld, n))
+    for radius in (0, 1, 2, bits // 2, bits):
+        precision, recall = brute_lookup(query, db, lq, ld, radius)
+        assert scores.lookup_precision[radius] == pytest.approx(precision)
+        assert scores.lookup_recall[radius] == pytest.approx(recall)
+    assert mean_average_precision(query, db, lq, ld) == pytest.approx(scores.map)
+    assert mean_average_precision(query, db, lq, ld, topk=10, exclude_empty=True) == pytest.approx(
+        brute_map(query, db, lq, ld, topk=10, exclude_empty=True))
+
+
+def test_float_codes_and_many_labels(monkeypatch):
+    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 100)
+    query, db, lq, ld = random_problem(7, 9, 30, 24, n_labels=130, density=0.01, code_values=(1.0, -1.0))
+    assert ld[:, 64:].any()  # labels beyond the first packed word take part
+    assert mean_average_precision(query, db, lq, ld) == pytest.approx(brute_map(query, db, lq, ld))
+
+
+def test_to_dict_is_json_ready():
+    query, db, lq, ld = random_problem(3, 4, 12, 16)
+    values = retrieval_scores(query, db, lq, ld, topk=5, ns=(1, 10)).to_dict()
+    assert set(values) == {"map", "map_at_k", "topk", "precision_at_n", "radius", "pr_curve", "n_query", "n_database"}
+    assert set(values["precision_at_n"]) == {"1", "10"} and set(values["radius"]) == {"0", "1", "2"}
+    assert len(values["pr_curve"]["precision"]) == 17 and values["pr_curve"]["recall"][-1] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("bad, message", [
     (dict(query_codes=np.zeros((1, 4))), "expected values in {-1, +1}"),
+    (dict(query_codes=np.full((1, 4), 2)), "expected values in {-1, +1}"),
     (dict(db_codes=np.ones((3, 8))), "code lengths differ"),
     (dict(db_labels=np.ones((2, 2))), "rows of labels and codes differ"),
+    (dict(query_labels=np.ones((2, 2))), "rows of labels and codes differ"),
+    (dict(db_labels=np.ones((3, 5))), "same number of labels"),
+    (dict(query_codes=np.ones((0, 4)), query_labels=np.ones((0, 2))), "at least one query"),
+    (dict(topk=0), "topk: expected a positive integer"),
 ])
 def test_bad_inputs_are_refused(bad, message):
     args = dict(query_codes=np.ones((1, 4)), db_codes=np.ones((3, 4)), query_labels=np.ones((1, 2)),
@@ -78,3 +177,8 @@ def test_bad_inputs_are_refused(bad, message):
     args.update(bad)
     with pytest.raises(DataError, match=message.replace("{", r"\{").replace("}", r"\}").replace("+", r"\+")):
         mean_average_precision(**args)
+
+
+def test_radius_outside_the_code_is_refused():
+    with pytest.raises(DataError, match=r"radii: expected values in 0\.\.4"):
+        precision_recall_at_radius(np.ones((1, 4)), np.ones((2, 4)), np.ones((1, 1)), np.ones((2, 1)), radii=(5,))
