@@ -63,4 +63,5 @@ def quantize(features) -> dict:
 
 def attach_heads(encoder: keras.Model) -> keras.Model:
     """A Keras model with `encoder`'s input and the three outputs of `quantize`; shares `encoder`'s weights."""
-    return keras.Model(encoder.inputs, quantize(encoder.outputs[0]), name=f"{encoder.name}_with_heads")
+    inputs = encoder.inputs[0] if len(encoder.inputs) == 1 else encoder.inputs
+    return keras.Model(inputs, quantize(encoder.outputs[0]), name=f"{encoder.name}_with_heads")

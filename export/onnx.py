@@ -1,8 +1,9 @@
 """ONNX export of an encoder with its heads, through tf2onnx.
 
-The graph is `serving_default` of the SavedModel: the same input (`image` uint8 of any size, or
-`text` / `image` float32 vectors) and the same outputs (`features`, `codes`, `packed`), with a
-dynamic batch size named `batch`. Opset 18: tf2onnx 1.17's newest, and current enough for every
+The graph is `serving_default` of the SavedModel: the same input name and type (`image` uint8
+pixels, or `text` / `image` float32 vectors) and the same outputs (`features`, `codes`, `packed`),
+with a dynamic batch size named `batch`. Pictures must come at the encoder's input size: the
+SavedModel's antialiased resize (TF's ScaleAndTranslate) has no tf2onnx conversion. Opset 18: tf2onnx 1.17's newest, and current enough for every
 runtime we know of (onnxruntime supports it since 1.14).
 """
 
@@ -29,11 +30,11 @@ def write_onnx(encoder: ExportedEncoder, path, opset: int = OPSET) -> onnx.Model
     """Convert `encoder` with its heads to ONNX, check it with `onnx.checker` and write it to `path`."""
     import tf2onnx
 
-    spec = encoder.input_spec()
+    spec = encoder.input_spec(any_size=False)
     function = tf.function(encoder.serve, input_signature=[spec], autograph=False)
     with _quiet_tensorflow_logger():
         model, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset)
-    _name_dynamic_dimensions(model, encoder)
+    _name_batch_dimension(model)
     onnx.checker.check_model(model, full_check=True)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,16 +55,9 @@ def _quiet_tensorflow_logger():
         logger.setLevel(level)
 
 
-def _name_dynamic_dimensions(model: onnx.ModelProto, encoder: ExportedEncoder) -> None:
-    """tf2onnx names unknown dimensions `unk__N`; name them for whoever reads the graph's signature."""
-    input_names = ("batch", "height", "width") if encoder.input_kind == "pixels" else ("batch",)
-    for value in model.graph.input:
-        _name_unknown(value, input_names)
-    for value in model.graph.output:
-        _name_unknown(value, ("batch",))
-
-
-def _name_unknown(value: onnx.ValueInfoProto, names) -> None:
-    for dim, name in zip(value.type.tensor_type.shape.dim, names):
-        if not dim.HasField("dim_value"):
-            dim.dim_param = name
+def _name_batch_dimension(model: onnx.ModelProto) -> None:
+    """tf2onnx names the unknown batch dimension `unk__N`; name it for whoever reads the graph's signature."""
+    for value in (*model.graph.input, *model.graph.output):
+        batch = value.type.tensor_type.shape.dim[0]
+        if not batch.HasField("dim_value"):
+            batch.dim_param = "batch"

@@ -3,9 +3,11 @@
 Every serving function returns `export.heads.quantize`'s dict (features, codes, packed). Input
 preprocessing lives inside the graph, so a client sends what it has:
 
-- image, pixels (CNN-F): `image` uint8 (batch, H, W, 3) of any H, W, resized (bilinear, no crop)
-  to the encoder's input size; the mean image is subtracted inside the encoder. Also `image_bytes`:
-  a batch of JPEG / PNG / GIF / BMP files as strings.
+- image, pixels (CNN-F): `image` uint8 (batch, H, W, 3) of any H, W, resized (bilinear with
+  antialiasing, no crop: what the training pipeline does to pictures of another size) to the
+  encoder's input size; the mean image is subtracted inside the encoder. Also `image_bytes`: a batch
+  of JPEG / PNG / GIF / BMP files as strings. The ONNX graph takes pictures of the input size only:
+  tf2onnx cannot convert antialiased resizing (TF's ScaleAndTranslate).
 - image, features (MLP): `image` float32 (batch, image_dim), the run's pre-extracted features.
 - text: `text` float32 (batch, text_dim) bag of words; also `tags`: one string per item, tags
   separated by spaces or commas, matched exactly against the run's tag vocabulary (unknown tags are
@@ -45,10 +47,12 @@ class ExportedEncoder:
     vocabulary: list[str] | None = None
     skipped: dict[str, str] = field(default_factory=dict)
 
-    def input_spec(self) -> tf.TensorSpec:
-        """Spec of the `serving_default` input (also the ONNX graph's input)."""
+    def input_spec(self, any_size: bool = True) -> tf.TensorSpec:
+        """Spec of the `serving_default` input; with `any_size=False` pictures must come at the
+        encoder's input size (the ONNX graph's input)."""
         if self.input_kind == "pixels":
-            return tf.TensorSpec((None, None, None, 3), tf.uint8, name="image")
+            side = None if any_size else self.input_size
+            return tf.TensorSpec((None, side, side, 3), tf.uint8, name="image")
         return tf.TensorSpec((None, self.input_size), tf.float32, name=self.modality)
 
     def serve(self, inputs):
@@ -75,8 +79,10 @@ class ExportedEncoder:
         return quantize(tf.cast(self.model(inputs, training=False), tf.float32))
 
     def _resize(self, images):
-        # half-pixel bilinear resizing returns an image of the target size unchanged
-        return tf.image.resize(images, (self.input_size, self.input_size), method="bilinear")
+        if tuple(images.shape[-3:-1]) == (self.input_size, self.input_size):
+            return images  # known to be of the input size when traced: no resize op in the graph
+        # resizing a picture that already has the target size returns it unchanged
+        return tf.image.resize(images, (self.input_size, self.input_size), method="bilinear", antialias=True)
 
     def _serve_image_bytes(self, files):
         def decode(contents):

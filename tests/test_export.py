@@ -1,0 +1,265 @@
+"""Export of a tiny trained run, checked through the real loaders: tf.saved_model.load,
+`saved_model_cli` (the session-based loader TF Serving uses), onnx.checker and onnxruntime."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from dcmh_tf.cli import main
+from dcmh_tf.config import resolve_config
+from dcmh_tf.export.heads import PackBits, SignCodes, attach_heads
+from dcmh_tf.run_directory import RunDirectory
+
+SAVED_MODEL_CLI = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A 3-epoch demo run (64×64 CNN-F, hidden 32, 8 bits) exported in every format through the CLI."""
+    from dcmh_tf import training
+
+    root = tmp_path_factory.mktemp("export")
+    config = resolve_config(
+        "demo", bits=8, hidden=32, epochs=3, batch_size=8, n_query=8, n_train=16, lr=1e-3, lr_end=1e-4, seed=3
+    )
+    run, _ = training.fit(config, root / "run", progress=False, echo=lambda message: None)
+    result = CliRunner().invoke(main, ["export", str(run.path), "--format", "all", "--output", str(root / "out"),
+                                       "--no-progress"])
+    assert result.exit_code == 0, result.output
+    image, text, _ = RunDirectory.open(run.path).restore_encoders()
+    return {"run": run.path, "out": root / "out", "output": result.output, "image": image, "text": text,
+            "vocabulary": run.read_inputs()["tag_vocabulary"]}
+
+
+def sample(modality, n, seed=0):
+    rng = np.random.default_rng(seed)
+    if modality == "image":
+        return rng.integers(0, 256, size=(n, 64, 64, 3), dtype=np.uint8)
+    return (rng.random((n, 96)) < 0.1).astype(np.float32)
+
+
+def expected_outputs(model, inputs):
+    features = model(inputs.astype(np.float32), training=False).numpy()
+    codes = np.where(features >= 0, 1, -1).astype(np.int8)
+    return features, codes, np.packbits(codes > 0, axis=1)
+
+
+def assert_matches_keras(outputs, model, inputs):
+    features, codes, packed = expected_outputs(model, inputs)
+    assert outputs["features"].dtype == np.float32 and outputs["features"].shape == features.shape
+    np.testing.assert_allclose(outputs["features"], features, atol=1e-4, rtol=0)
+    assert outputs["codes"].dtype == np.int8
+    np.testing.assert_array_equal(outputs["codes"], codes)
+    assert outputs["packed"].dtype == np.uint8
+    np.testing.assert_array_equal(outputs["packed"], packed)
+
+
+# heads ---------------------------------------------------------------------------------------
+def test_heads_give_sign_codes_and_packbits_layout():
+    features = np.array([[0.0, -0.1, 2.0, -3.0, 0.5, -0.0, 1e-9, -1e-9, 5.0]], np.float32)
+    codes = SignCodes()(features).numpy()
+    packed = PackBits()(features).numpy()
+    assert codes.dtype == np.int8 and packed.dtype == np.uint8
+    # sign(0) = sign(-0.0) = +1; bits 1 0 1 0 1 1 1 0 | 1 (padded with seven zeros)
+    np.testing.assert_array_equal(codes, [[1, -1, 1, -1, 1, 1, 1, -1, 1]])
+    np.testing.assert_array_equal(packed, [[0b10101110, 0b10000000]])
+    np.testing.assert_array_equal(PackBits()(codes).numpy(), packed)  # packing the ±1 codes gives the same bytes
+
+
+def test_attach_heads_shares_the_encoders_weights():
+    encoder = keras.Sequential([keras.Input((5,)), keras.layers.Dense(16)])
+    model = attach_heads(encoder)
+    inputs = np.random.default_rng(1).normal(size=(7, 5)).astype(np.float32)
+    outputs = {key: value.numpy() for key, value in model(inputs).items()}
+    assert set(outputs) == {"features", "codes", "packed"} and outputs["packed"].shape == (7, 2)
+    assert_matches_keras(outputs, encoder, inputs)
+
+
+# SavedModel ----------------------------------------------------------------------------------
+def test_export_writes_tf_serving_layout_and_prints_parity(exported):
+    out = exported["out"]
+    for name in ("dcmh_image", "dcmh_text"):
+        assert (out / name / "1" / "saved_model.pb").is_file()
+        assert (out / "onnx" / "1" / f"{name}.onnx").is_file()
+    config = (out / "models.config").read_text()
+    assert 'name: "dcmh_image"' in config and 'base_path: "/models/dcmh_text"' in config
+    assert config.count('model_platform: "tensorflow"') == 2
+    table = exported["output"].split("parity with Keras")[1]
+    assert "random inputs" in table
+    rows = [line.split() for line in table.splitlines() if line.startswith("dcmh_")]
+    assert [row[:2] for row in rows] == [["dcmh_image", "savedmodel"], ["dcmh_image", "onnx"],
+                                          ["dcmh_text", "savedmodel"], ["dcmh_text", "onnx"]]
+    assert all(float(row[2]) <= 1e-4 and row[3] == "100.00%" and row[4] == "ok" for row in rows)
+
+
+@pytest.mark.parametrize("modality", ["image", "text"])
+@pytest.mark.parametrize("batch", [1, 7])
+def test_saved_model_matches_keras(exported, modality, batch):
+    loaded = tf.saved_model.load(str(exported["out"] / f"dcmh_{modality}" / "1"))
+    inputs = sample(modality, batch, seed=batch)
+    outputs = loaded.signatures["serving_default"](**{modality: tf.constant(inputs)})
+    assert_matches_keras({key: value.numpy() for key, value in outputs.items()}, exported[modality], inputs)
+
+
+def test_saved_model_stores_each_weight_once(exported):
+    for modality in ("image", "text"):
+        weight_bytes = sum(v.numpy().nbytes for v in exported[modality].weights)
+        stored = (exported["out"] / f"dcmh_{modality}" / "1" / "variables" / "variables.data-00000-of-00001")
+        # one copy plus a little header; a second copy (ExportArchive.track) would double it
+        assert weight_bytes <= stored.stat().st_size < 1.1 * weight_bytes + 4096
+
+
+def test_image_bytes_signature_decodes_and_resizes(exported):
+    loaded = tf.saved_model.load(str(exported["out"] / "dcmh_image" / "1"))
+    pictures = sample("image", 3, seed=4)
+    files = tf.constant([tf.io.encode_png(picture).numpy() for picture in pictures])
+    outputs = loaded.signatures["image_bytes"](image_bytes=files)
+    assert_matches_keras({key: value.numpy() for key, value in outputs.items()}, exported["image"], pictures)
+
+    # another size is resized in the graph as the training pipeline does (bilinear, antialiased)
+    large = np.random.default_rng(5).integers(0, 256, size=(2, 100, 80, 3), dtype=np.uint8)
+    resized = tf.image.resize(large.astype(np.float32), (64, 64), antialias=True).numpy()
+    outputs = loaded.signatures["serving_default"](image=tf.constant(large))
+    np.testing.assert_allclose(outputs["features"].numpy(), exported["image"](resized).numpy(), atol=1e-4)
+
+
+def test_tags_signature_builds_the_bag_of_words(exported):
+    loaded = tf.saved_model.load(str(exported["out"] / "dcmh_text" / "1"))
+    vocabulary = exported["vocabulary"]
+    tags = [b"red circle", b"green,box  green", b"", b"unknownword red"]
+    bow = np.zeros((4, 96), np.float32)
+    bow[0, [vocabulary.index("red"), vocabulary.index("circle")]] = 1
+    bow[1, [vocabulary.index("green"), vocabulary.index("box")]] = 1  # a repeated tag counts once
+    bow[3, vocabulary.index("red")] = 1  # unknown tags are dropped; row 2 is all zeros
+    outputs = loaded.signatures["tags"](tags=tf.constant(tags))
+    assert_matches_keras({key: value.numpy() for key, value in outputs.items()}, exported["text"], bow)
+
+
+def test_saved_model_cli_show_lists_the_signatures(exported):
+    shown = subprocess.run([*SAVED_MODEL_CLI, "show", "--dir", str(exported["out"] / "dcmh_image" / "1"),
+                            "--all"], capture_output=True, text=True, check=True).stdout
+    assert "signature_def['serving_default']" in shown and "signature_def['image_bytes']" in shown
+    assert "inputs['image'] tensor_info:\n        dtype: DT_UINT8\n        shape: (-1, -1, -1, 3)" in shown
+    for output, dtype in (("codes", "DT_INT8"), ("features", "DT_FLOAT"), ("packed", "DT_UINT8")):
+        assert f"outputs['{output}'] tensor_info:\n        dtype: {dtype}" in shown
+
+
+@pytest.mark.parametrize("modality, signature, batch", [("image", "serving_default", 7), ("text", "serving_default", 1),
+                                                        ("image", "image_bytes", 2), ("text", "tags", 2)])
+def test_saved_model_cli_run_matches_keras(exported, tmp_path, modality, signature, batch):
+    inputs = sample(modality, batch, seed=10 + batch)
+    reference = inputs
+    if signature == "image_bytes":
+        inputs = np.array([tf.io.encode_png(picture).numpy() for picture in inputs], dtype=object)
+    if signature == "tags":
+        inputs = np.array([b"red circle oldphoto", b"green"], dtype=object)
+        vocabulary = exported["vocabulary"]
+        reference = np.zeros((2, 96), np.float32)
+        reference[0, [vocabulary.index(word) for word in ("red", "circle", "oldphoto")]] = 1
+        reference[1, vocabulary.index("green")] = 1
+    name = {"serving_default": modality}.get(signature, signature)
+    np.save(tmp_path / "inputs.npy", inputs, allow_pickle=True)
+    subprocess.run([*SAVED_MODEL_CLI, "run", "--dir", str(exported["out"] / f"dcmh_{modality}" / "1"),
+                    "--tag_set", "serve", "--signature_def", signature, "--inputs", f"{name}={tmp_path}/inputs.npy",
+                    "--outdir", str(tmp_path / "outputs")], capture_output=True, text=True, check=True)
+    outputs = {key: np.load(tmp_path / "outputs" / f"{key}.npy") for key in ("features", "codes", "packed")}
+    assert_matches_keras(outputs, exported[modality], reference)
+
+
+# ONNX ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_onnx_is_checker_clean_with_named_dynamic_batch(exported, modality):
+    model = onnx.load(str(exported["out"] / "onnx" / "1" / f"dcmh_{modality}.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert max(opset.version for opset in model.opset_import if opset.domain in ("", "ai.onnx")) >= 17
+    assert [value.name for value in model.graph.input] == [modality]
+    assert sorted(value.name for value in model.graph.output) == ["codes", "features", "packed"]
+    for value in (*model.graph.input, *model.graph.output):
+        assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+@pytest.mark.parametrize("modality", ["image", "text"])
+@pytest.mark.parametrize("batch", [1, 7])
+def test_onnxruntime_matches_keras(exported, modality, batch):
+    session = onnxruntime.InferenceSession(str(exported["out"] / "onnx" / "1" / f"dcmh_{modality}.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    inputs = sample(modality, batch, seed=20 + batch)
+    names = [output.name for output in session.get_outputs()]
+    outputs = dict(zip(names, session.run(names, {modality: inputs})))
+    assert_matches_keras(outputs, exported[modality], inputs)
+
+
+# CLI: versions and bad input -----------------------------------------------------------------
+def test_existing_version_is_refused_unless_overwrite(exported):
+    runner = CliRunner()
+    arguments = ["export", str(exported["run"]), "--format", "savedmodel", "--output", str(exported["out"]),
+                 "--no-progress"]
+    before = (exported["out"] / "dcmh_text" / "1" / "saved_model.pb").stat().st_mtime_ns
+    result = runner.invoke(main, arguments)
+    assert result.exit_code == 1
+    assert f"version 1 already exists: {exported['out'] / 'dcmh_image' / '1'}" in result.output
+    assert "pass --overwrite" in result.output and "Traceback" not in result.output
+    assert (exported["out"] / "dcmh_text" / "1" / "saved_model.pb").stat().st_mtime_ns == before
+
+    result = runner.invoke(main, [*arguments, "--version", "2"])
+    assert result.exit_code == 0, result.output
+    assert (exported["out"] / "dcmh_image" / "2" / "saved_model.pb").is_file()
+    result = runner.invoke(main, [*arguments, "--version", "2", "--overwrite"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("arguments, code, message", [
+    (["--format", "tflite"], 2, "Invalid value for '--format': 'tflite' is not one of 'savedmodel', 'onnx', 'all'"),
+    (["--version", "0"], 2, "Invalid value for '--version': 0 is not in the range x>=1"),
+    (["--name", "my model"], 1, "model name 'my model': expected letters, digits"),
+])
+def test_bad_options(tmp_path, arguments, code, message):
+    result = CliRunner().invoke(main, ["export", str(tmp_path), "--output", str(tmp_path / "out"), *arguments])
+    assert result.exit_code == code
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_folder_that_is_not_a_run(tmp_path):
+    result = CliRunner().invoke(main, ["export", str(tmp_path), "--output", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert f"Error: {tmp_path} is not a dcmh-tf run: config.json, split.npz missing" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_feature_run_without_vocabulary_exports_plain_signatures(tmp_path):
+    """A run on pre-extracted image features and an unnamed bag of words: no image_bytes and no
+    tags signature, said in the output, and the plain signatures still match Keras."""
+    from dcmh_tf.data.paired import PairedData, random_split
+    from dcmh_tf.models import make_encoders
+
+    rng = np.random.default_rng(0)
+    data = PairedData(name="features-demo", images=rng.normal(size=(24, 12)).astype(np.float32),
+                      texts=(rng.random((24, 10)) < 0.3).astype(np.float32),
+                      labels=rng.integers(0, 2, size=(24, 3)), image_kind="features")
+    config = resolve_config("demo", dataset="features", image_encoder="mlp", bits=12, hidden=16, n_query=4, n_train=8)
+    run = RunDirectory.create(tmp_path / "run", config, random_split(24, 4, 8, seed=0), data)
+    image, text = make_encoders(config, 12, 10)
+    run.save_checkpoint(image, text, {"epochs_done": np.array(0)})
+
+    result = CliRunner().invoke(main, ["export", str(run.path), "--output", str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "no 'image_bytes' signature for dcmh_image: the image encoder takes pre-extracted features" in result.output
+    assert "no 'tags' signature for dcmh_text: dataset 'features-demo' has no tag vocabulary" in result.output
+    for modality, model, inputs in (("image", image, data.images[:7]), ("text", text, data.texts[:1])):
+        loaded = tf.saved_model.load(str(tmp_path / "out" / f"dcmh_{modality}" / "1"))
+        assert list(loaded.signatures) == ["serving_default"]
+        outputs = loaded.signatures["serving_default"](**{modality: tf.constant(inputs)})
+        assert_matches_keras({key: value.numpy() for key, value in outputs.items()}, model, inputs)
+        assert outputs["packed"].shape == (len(inputs), 2)  # 12 bits: two bytes, the last half padding
+        session = onnxruntime.InferenceSession(str(tmp_path / "out" / "onnx" / "1" / f"dcmh_{modality}.onnx"))
+        names = [output.name for output in session.get_outputs()]
+        assert_matches_keras(dict(zip(names, session.run(names, {modality: inputs}))), model, inputs)
+    assert json.loads((run.path / "inputs.json").read_text())["tag_vocabulary"] is None
