@@ -18,6 +18,8 @@ from dcmh_tf.errors import ConfigError
 OPTIMIZERS = ("sgd", "adam")
 IMAGE_ENCODERS = ("cnnf", "mlp")
 LOSS_NORMALIZATIONS = ("per-item", "official")
+# demo: built-in; features: pre-extracted image features (MLP image net); the rest: the authors' files
+DATASETS = ("demo", "mirflickr25k", "iapr-tc12", "nus-wide", "features")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class Config:
     data_path: str | None = None
     n_query: int | None = None  # None: the dataset's protocol default
     n_train: int | None = None
+    images_key: str | None = None  # array names in the data file (None: detected)
+    texts_key: str | None = None
+    labels_key: str | None = None
+    flip: bool = False  # random left-right flips of training images
     # model
     bits: int = 16
     image_encoder: str = "cnnf"
@@ -83,6 +89,7 @@ class Config:
         if self.eval_every < 0:
             raise ConfigError(f"eval_every must be >= 0, received {self.eval_every!r}.")
         choices = {
+            "dataset": (self.dataset, DATASETS),
             "optimizer": (self.optimizer, OPTIMIZERS),
             "image_encoder": (self.image_encoder, IMAGE_ENCODERS),
             "loss_normalization": (self.loss_normalization, LOSS_NORMALIZATIONS),
@@ -90,6 +97,18 @@ class Config:
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}; received {value!r}.")
+        if self.dataset == "features" and self.image_encoder != "mlp":
+            raise ConfigError(
+                f"dataset 'features' holds pre-extracted image features, which the {self.image_encoder} encoder "
+                f"cannot take; use image_encoder 'mlp' (--image-encoder mlp)."
+            )
+        if self.dataset != "features" and self.image_encoder == "mlp":
+            raise ConfigError(
+                f"the mlp image encoder takes pre-extracted features (dataset 'features'); dataset "
+                f"{self.dataset!r} holds pixels, use image_encoder 'cnnf'."
+            )
+        if not isinstance(self.flip, bool):
+            raise ConfigError(f"flip must be true or false, received {self.flip!r}.")
         if self.image_encoder == "cnnf" and self.image_size < 59:
             raise ConfigError(
                 f"image_size must be at least 59 for the CNN-F encoder (its conv1 and three poolings "
@@ -162,4 +181,6 @@ def resolve_config(preset: str, **overrides: Any) -> Config:
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}.")
     changes = {key: value for key, value in overrides.items() if value is not None}
+    if changes.get("dataset") == "features" and "image_encoder" not in changes:
+        changes["image_encoder"] = "mlp"  # features are not pixels: they go to the MLP image net
     return PRESETS[preset].replace(**changes)

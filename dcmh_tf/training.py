@@ -111,7 +111,8 @@ class DcmhTrainer:
         stats: dict[str, float] = {"lr": learning_rate}
         for phase in PHASES:
             order = self.shuffled_order(epoch, phase)
-            batches = make_dataset(self.inputs[phase], self.rows, order, self.config.batch_size)
+            flip_seed = (self.config.seed, epoch) if self.config.flip and phase == "image" else None
+            batches = make_dataset(self.inputs[phase], self.rows, order, self.config.batch_size, flip_seed=flip_seed)
             n_batches = -(-self.n_train // self.config.batch_size)
             sums: dict[str, float] = defaultdict(float)
             bar = tqdm(

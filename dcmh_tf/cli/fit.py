@@ -9,7 +9,7 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import reports_errors
-from dcmh_tf.config import IMAGE_ENCODERS, LOSS_NORMALIZATIONS, OPTIMIZERS, PRESETS
+from dcmh_tf.config import DATASETS, IMAGE_ENCODERS, LOSS_NORMALIZATIONS, OPTIMIZERS, PRESETS
 
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.FloatRange(min=0)
@@ -22,14 +22,22 @@ OVERRIDES = {
     "pixel_scale": "pixel_scale", "gamma": "gamma", "eta": "eta", "loss_normalization": "loss_normalization",
     "epochs": "epochs", "batch_size": "batch_size", "optimizer": "optimizer", "lr": "lr", "lr_end": "lr_end",
     "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every",
+    "images_key": "images_key", "texts_key": "texts_key", "labels_key": "labels_key", "flip": "flip",
 }
 
 
 @main.command()
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="demo", show_default=True,
               help="Starting configuration: 'paper' is the paper's setting, 'demo' trains in minutes on CPU.")
-@click.option("--dataset", default=None, help="Dataset to train on [default: demo, the built-in demo data].")
-@click.option("--data-path", type=click.Path(), default=None, help="File of the dataset (not needed for demo).")
+@click.option("--dataset", type=click.Choice(DATASETS), default=None,
+              help="Dataset to train on [default: demo, the built-in demo data]; 'features' takes pre-extracted "
+                   "image features and implies --image-encoder mlp.")
+@click.option("--data-path", type=click.Path(), default=None,
+              help="File (or folder of the -iall/-yall/-lall files) of the dataset; not needed for demo.")
+@click.option("--images-key", default=None, help="Name of the image array in the file [default: detected].")
+@click.option("--texts-key", default=None, help="Name of the text array in the file [default: detected].")
+@click.option("--labels-key", default=None, help="Name of the label array in the file [default: detected].")
+@click.option("--flip/--no-flip", default=None, help="Random left-right flips of training images [default: no].")
 @click.option("--n-query", type=POSITIVE, default=None, help="Queries in the split [default: the dataset's protocol].")
 @click.option("--n-train", type=POSITIVE, default=None, help="Training pairs drawn from the database [default: protocol].")
 @click.option("--output", "-o", type=click.Path(file_okay=False), default=None,

@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 from dcmh_tf.config import Config
-from dcmh_tf.data.paired import PairedData, Split, random_split
+from dcmh_tf.data.paired import PairedData, Split
+from dcmh_tf.data.splits import PROTOCOLS, make_split
 from dcmh_tf.errors import ConfigError
 
 DEMO_PAIRS = 2000
 DEMO_DATA_SEED = 0  # the demo set is one fixed set; a run's seed changes its split and training
 
-# dataset -> (queries, training pairs) of its published protocol
-PROTOCOLS = {
-    "demo": (200, 1000),
-}
+__all__ = ["PROTOCOLS", "load_dataset", "make_split", "PairedData", "Split"]
 
 
 def load_dataset(config: Config) -> PairedData:
-    """The paired data named by `config.dataset`."""
+    """The paired data named by `config.dataset`, read from `config.data_path`."""
     if config.dataset == "demo":
         from dcmh_tf.data.synthetic import make_demo_data
 
         return make_demo_data(DEMO_PAIRS, image_size=config.image_size, seed=DEMO_DATA_SEED)
-    raise ConfigError(f"unknown dataset {config.dataset!r}; expected one of {', '.join(PROTOCOLS)}.")
+    if config.data_path is None:
+        raise ConfigError(f"dataset {config.dataset!r} is read from a file; give its path with --data-path.")
+    keys = {"images": config.images_key, "texts": config.texts_key, "labels": config.labels_key}
+    if config.dataset == "features":
+        from dcmh_tf.data.features import read_features
 
+        return read_features(config.data_path, keys=keys)
+    from dcmh_tf.data.releases import RELEASES, load_release
 
-def make_split(config: Config, data: PairedData) -> Split:
-    """The protocol split of `data`, sizes from the config or the dataset's protocol, seeded by the run."""
-    default_query, default_train = PROTOCOLS.get(config.dataset, (None, None))
-    n_query = config.n_query or default_query
-    n_train = config.n_train or default_train
-    if n_query is None or n_train is None:
-        raise ConfigError(f"dataset {config.dataset!r} has no default split; set --n-query and --n-train.")
-    return random_split(len(data), n_query, n_train, seed=config.seed)
+    if config.dataset in RELEASES:
+        return load_release(RELEASES[config.dataset], config.data_path, image_size=config.image_size, keys=keys)
+    raise ConfigError(f"unknown dataset {config.dataset!r}; expected one of demo, features, {', '.join(RELEASES)}.")

@@ -17,7 +17,8 @@ class PairedData:
     images: (n, H, W, 3) uint8 pixels (`image_kind="pixels"`) or (n, d) float features
     (`image_kind="features"`); any array-like that supports NumPy fancy indexing with sorted
     indices, so an h5py dataset can stay on disk. texts: (n, d_text) float32 bag-of-words.
-    labels: (n, L) 0/1 multi-hot.
+    labels: (n, L) 0/1 multi-hot. Pixels from a file come as a `PixelStack`, whose `output_size`
+    is the size the pipeline resizes them to.
     """
 
     name: str
@@ -28,6 +29,7 @@ class PairedData:
     tag_vocabulary: list[str] | None = None
     label_names: list[str] | None = None
     source: dict = field(default_factory=dict)
+    file_split: "Split | None" = None  # the split the file itself defines (train/test sets), if any
 
     def __post_init__(self):
         rows = {"images": len(self.images), "texts": len(self.texts), "labels": len(self.labels)}
@@ -54,7 +56,10 @@ class PairedData:
 
     @property
     def image_size(self) -> int | None:
-        return int(self.images.shape[1]) if self.image_kind == "pixels" else None
+        """Side of the pictures the encoder receives (after the pipeline's resize), None for features."""
+        if self.image_kind != "pixels":
+            return None
+        return int(getattr(self.images, "output_size", None) or self.images.shape[1])
 
 
 @dataclass(frozen=True)

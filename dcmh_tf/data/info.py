@@ -1,0 +1,94 @@
+"""What a dataset file holds, for `dcmh-tf datasets info`: which dataset it is, pairs, dimensions,
+labels per item and the split a run would use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dcmh_tf.data.features import find_feature_keys, read_features
+from dcmh_tf.data.matfile import open_array_file
+from dcmh_tf.data.paired import PairedData
+from dcmh_tf.data.releases import PART_FILE, RELEASES, load_release
+from dcmh_tf.data.splits import protocol_sizes
+from dcmh_tf.errors import DataError
+
+
+def detect_dataset(path) -> str:
+    """The --dataset value that reads `path`: a release by its file names or label count, else
+    'features' when the file has the feature layouts."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder.")
+    names = [p.name for p in path.iterdir()] if path.is_dir() else [path.name]
+    for release in RELEASES.values():
+        combined = {name.lower() for name in release.combined_files}
+        if any(name.lower() in combined for name in names):
+            return release.name
+        for name in names:
+            match = PART_FILE.match(name)
+            if match and match["prefix"].lower() in release.part_prefixes:
+                return release.name
+    if path.is_dir():
+        raise DataError(f"{path}: no known dataset file in this folder; name the dataset with --dataset.")
+    with open_array_file(path) as file:
+        try:
+            find_feature_keys(file)
+            if not any(len(file.shape(key)) == 4 for key in file.keys()):
+                return "features"
+        except DataError:
+            pass
+        n_labels = {file.shape(key)[-1] for key in file.keys() if key.lower() in ("lall", "labels")}
+    for release in RELEASES.values():
+        if n_labels & set(release.n_labels):
+            return release.name
+    raise DataError(f"{path}: cannot tell which dataset this file holds; name it with --dataset "
+                    f"(mirflickr25k, iapr-tc12, nus-wide or features).")
+
+
+def describe_dataset(path, dataset: str | None = None, keys: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """A JSON-able description of the dataset in `path` (read with the reader of `dataset`, detected
+    when None). Raises `DataError` saying why the file cannot be read."""
+    dataset = dataset or detect_dataset(path)
+    if dataset == "features":
+        data = read_features(path, keys=keys)
+    elif dataset in RELEASES:
+        data = load_release(RELEASES[dataset], path, keys=keys)
+    else:
+        raise DataError(f"unknown dataset {dataset!r}; expected features or one of {', '.join(RELEASES)}.")
+    return describe_data(data, dataset)
+
+
+def describe_data(data: PairedData, dataset: str) -> dict[str, Any]:
+    labels = np.asarray(data.labels)
+    per_item = labels.sum(axis=1)
+    info: dict[str, Any] = {
+        "dataset": dataset,
+        "files": data.source.get("files", {}),
+        "keys": {role: list(key) if isinstance(key, tuple) else key for role, key in data.source.get("keys", {}).items()},
+        "formats": data.source.get("formats", {}),
+        "pairs": len(data),
+        "image_kind": data.image_kind,
+        "image_shape": list(data.images.shape[1:]),
+        "text_dim": data.text_dim,
+        "labels": int(labels.shape[1]),
+        "labels_per_item": {"min": int(per_item.min()), "mean": round(float(per_item.mean()), 3),
+                            "max": int(per_item.max())},
+        "items_without_label": int(np.sum(per_item == 0)),
+    }
+    if data.file_split is not None:
+        split = data.file_split
+        info["split"] = {"source": "file", "query": len(split.query), "database": len(split.database),
+                         "train": len(split.train)}
+    else:
+        n_query, n_train = protocol_sizes(dataset)
+        if n_query is None:
+            info["split"] = {"source": "none: set --n-query and --n-train"}
+        else:
+            info["split"] = {"source": "protocol", "query": n_query, "database": len(data) - n_query, "train": n_train}
+            if n_query + n_train > len(data):
+                info["split"]["problem"] = (f"the protocol's {n_query} queries + {n_train} training pairs exceed "
+                                            f"{len(data)} pairs; lower --n-query / --n-train")
+    return info
