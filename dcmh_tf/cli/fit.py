@@ -9,7 +9,7 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import reports_errors
-from dcmh_tf.config import DATASETS, IMAGE_ENCODERS, LOSS_NORMALIZATIONS, OPTIMIZERS, PRESETS
+from dcmh_tf.config import DATASETS, FEATURE_SCALINGS, IMAGE_ENCODERS, LOSS_NORMALIZATIONS, OPTIMIZERS, PRESETS
 
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.FloatRange(min=0)
@@ -23,12 +23,14 @@ OVERRIDES = {
     "epochs": "epochs", "batch_size": "batch_size", "optimizer": "optimizer", "lr": "lr", "lr_end": "lr_end",
     "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every",
     "images_key": "images_key", "texts_key": "texts_key", "labels_key": "labels_key", "flip": "flip",
+    "feature_scaling": "feature_scaling",
 }
 
 
 @main.command()
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="demo", show_default=True,
-              help="Starting configuration: 'paper' is the paper's setting, 'demo' trains in minutes on CPU.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="Starting configuration: 'paper' is the paper's setting, 'demo' trains in minutes on CPU, 'wiki' "
+                   "suits pre-extracted features [default: demo; wiki with --dataset features].")
 @click.option("--dataset", type=click.Choice(DATASETS), default=None,
               help="Dataset to train on [default: demo, the built-in demo data]; 'features' takes pre-extracted "
                    "image features and implies --image-encoder mlp.")
@@ -38,6 +40,8 @@ OVERRIDES = {
 @click.option("--texts-key", default=None, help="Name of the text array in the file [default: detected].")
 @click.option("--labels-key", default=None, help="Name of the label array in the file [default: detected].")
 @click.option("--flip/--no-flip", default=None, help="Random left-right flips of training images [default: no].")
+@click.option("--feature-scaling", type=click.Choice(FEATURE_SCALINGS), default=None,
+              help="Features sets: z-score each dimension with training-set statistics [default: standardize].")
 @click.option("--n-query", type=POSITIVE, default=None, help="Queries in the split [default: the dataset's protocol].")
 @click.option("--n-train", type=POSITIVE, default=None, help="Training pairs drawn from the database [default: protocol].")
 @click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
@@ -77,6 +81,8 @@ def fit(preset, output, resume, progress, **options):
     from dcmh_tf.training import fit as fit_run
 
     given = {key: value for key, value in options.items() if value is not None}
+    if preset is None:
+        preset = "wiki" if given.get("dataset") == "features" else "demo"
     if resume is not None:
         extra = sorted(set(given) - {"epochs"})
         if extra or output is not None:

@@ -93,7 +93,7 @@ def open_array_file(path) -> ArrayFile:
     when it is missing or in none of these formats."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: no such file; check --data-path.")
+        raise DataError(f"{path}: no such file.")
     if path.is_dir():
         raise DataError(f"{path} is a folder; expected a .mat, .h5 or .npz file.")
     if h5py.is_hdf5(path):
