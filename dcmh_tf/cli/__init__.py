@@ -26,6 +26,8 @@ def main() -> None:
 
 from dcmh_tf.cli import evaluate as _evaluate  # noqa: E402  (commands register themselves on `main`)
 from dcmh_tf.cli import fit as _fit  # noqa: E402,F401
+from dcmh_tf.cli import encode as _encode  # noqa: E402,F401
+from dcmh_tf.cli import search as _search  # noqa: E402,F401
 from dcmh_tf.cli import datasets as _datasets  # noqa: E402,F401
 from dcmh_tf.cli import export as _export  # noqa: E402,F401
 

@@ -1,0 +1,167 @@
+"""Retrieval with a trained run: encode a dataset into a Hamming index, and query an index with a
+picture or with tags.
+
+Queries go through the run's own encoders: a picture is decoded (PNG, JPEG, GIF, BMP) and resized
+(bilinear with antialiasing, no crop, as the data pipeline resizes pictures of another size) to the
+run's image size; tags (separated by commas or spaces, matched exactly, as the exported `tags`
+signature does) become the 0/1 bag of words over the run's tag vocabulary. Codes of both modalities
+live in one Hamming space, so a picture can be searched against an index of texts or of images.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from dcmh_tf.errors import DataError, RunDirectoryError
+from dcmh_tf.index import MODALITIES, HammingIndex
+from dcmh_tf.run_directory import RunDirectory
+
+PARTS = ("database", "query", "all")
+
+
+def build_index(run_path, *, modality: str = "image", dataset: str | None = None, data_path: str | None = None,
+                part: str | None = None, batch_size: int | None = None, progress: bool = False) -> HammingIndex:
+    """Codes of `modality` items of a dataset, encoded by the run in `run_path`.
+
+    By default the run's own dataset and the database rows of its split. `dataset` / `data_path`
+    read another dataset (or the same one elsewhere) with the run's configuration otherwise; its
+    items must have the run's input sizes. part: "database" or "query" (rows of the run's split)
+    or "all" rows; default "database" for the run's own dataset, "all" for another one.
+    """
+    from dcmh_tf.data.loading import load_dataset
+    from dcmh_tf.evaluation import encode_codes
+
+    if modality not in MODALITIES:
+        raise DataError(f"modality: expected one of {', '.join(MODALITIES)}, received {modality!r}.")
+    run = RunDirectory.open(run_path)
+    overrides = {key: value for key, value in (("dataset", dataset), ("data_path", data_path)) if value is not None}
+    part = part or ("all" if overrides else "database")
+    if part not in PARTS:
+        raise DataError(f"part: expected one of {', '.join(PARTS)}, received {part!r}.")
+    data = load_dataset(run.config.replace(**overrides) if overrides else run.config)
+    check_inputs_match(run, data, modality)
+    if part == "all":
+        rows = np.arange(len(data))
+    else:
+        rows = getattr(run.load_split(), part)
+        if len(rows) and rows.max() >= len(data):
+            raise DataError(f"the run's {part} rows go up to {rows.max()}, but {data.name} has {len(data)} items; "
+                            f"encode all its rows with --rows all.")
+    image_encoder, text_encoder, _ = run.restore_encoders()
+    encoder, array = (image_encoder, data.images) if modality == "image" else (text_encoder, data.texts)
+    codes = encode_codes(encoder, array, rows, batch_size or run.config.batch_size, progress, f"encoding {modality}s")
+    return HammingIndex.from_codes(codes, ids=rows, modality=modality, dataset=data.name,
+                                   labels=np.asarray(data.labels)[rows], label_names=data.label_names)
+
+
+def check_inputs_match(run: RunDirectory, data, modality: str) -> None:
+    """Raise `DataError` unless `data`'s `modality` items have the sizes the run's encoder takes."""
+    inputs = run.read_inputs()
+    if modality == "text":
+        received, expected = f"{data.text_dim}-word bags of words", f"{inputs['text_dim']}-word bags of words"
+    elif inputs["image_kind"] == "features":
+        received = f"{data.image_dim}-d image features" if data.image_kind == "features" else "pictures"
+        expected = f"{inputs['image_dim']}-d image features"
+    else:
+        received = f"{data.image_size}×{data.image_size} pictures" if data.image_kind == "pixels" else "image features"
+        expected = f"{run.config.image_size}×{run.config.image_size} pictures"
+    if received != expected:
+        raise DataError(f"{data.name} has {received}, but the {modality} encoder of run {run.path} takes {expected}; "
+                        f"encode a dataset prepared like the run's ({inputs['dataset']}).")
+
+
+def read_image(path, size: int) -> np.ndarray:
+    """(1, size, size, 3) float32 pixels 0–255 of the picture file at `path`."""
+    import tensorflow as tf
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image {path} not found.")
+    try:
+        image = tf.io.decode_image(path.read_bytes(), channels=3, dtype=tf.uint8, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, ValueError) as error:
+        raise DataError(f"could not decode {path} as a PNG, JPEG, GIF or BMP picture "
+                        f"({str(error).splitlines()[0]}).") from None
+    image = tf.cast(image, tf.float32)[None]
+    if tuple(image.shape[1:3]) != (size, size):
+        image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
+    return image.numpy()
+
+
+def parse_tags(text: str) -> list[str]:
+    """Tags of `text`, separated by commas or spaces, in order, without repeats."""
+    return list(dict.fromkeys(tag for tag in re.split(r"[,\s]+", text) if tag))
+
+
+def tags_to_bow(tags: Sequence[str], vocabulary: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """((1, len(vocabulary)) float32 0/1 bag of words, the tags not in the vocabulary).
+
+    Raises `DataError` when no tag is in the vocabulary (the bag would be empty).
+    """
+    columns = {word: i for i, word in enumerate(vocabulary)}
+    bow = np.zeros((1, len(vocabulary)), np.float32)
+    unknown = [tag for tag in tags if tag not in columns]
+    known = [columns[tag] for tag in tags if tag in columns]
+    if not known:
+        examples = ", ".join(list(vocabulary)[:8])
+        raise DataError(f"none of the tags {', '.join(tags) or '(none)'} is in the run's vocabulary of "
+                        f"{len(vocabulary)} tags (for example: {examples}).")
+    bow[0, known] = 1.0
+    return bow, unknown
+
+
+def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None = None, top: int = 10,
+                 radius: int | None = None) -> dict[str, Any]:
+    """Query `index` with a picture file (`image`) or a tag string (`tags`) through the run's encoders.
+
+    Returns {"query": "image" or "tags", "unknown_tags": [...], "results": [{"rank", "id",
+    "distance", "labels"}]}: the `top` nearest codes, or with `radius` every code within that
+    Hamming distance (nearest first, ties in index order). "labels" lists label names (or column
+    numbers) when the index holds labels.
+    """
+    from dcmh_tf.evaluation import compiled_forward
+    from dcmh_tf.hashing import sign_codes
+
+    if (image is None) == (tags is None):
+        raise DataError("give exactly one query: a picture (--image) or tags (--tags).")
+    run = RunDirectory.open(run_path)
+    index.check_bits(run.config.bits, f"run {run.path}")
+    inputs = run.read_inputs()
+    unknown: list[str] = []
+    if image is not None:
+        if inputs["image_kind"] != "pixels":
+            raise DataError(f"the image encoder of run {run.path} takes pre-extracted features "
+                            f"({inputs['image_dim']}-d), not pictures; query it with --tags.")
+        query, modality = read_image(image, run.config.image_size), "image"
+    else:
+        vocabulary = inputs.get("tag_vocabulary")
+        if not vocabulary:
+            raise DataError(f"run {run.path} was trained on {inputs['dataset']}, whose texts have no tag "
+                            f"vocabulary: --tags cannot be turned into its bags of words.")
+        if len(vocabulary) != inputs["text_dim"]:
+            raise RunDirectoryError(f"{run.path}/inputs.json: {len(vocabulary)} tags but text_dim {inputs['text_dim']}.")
+        query, unknown = tags_to_bow(parse_tags(tags), vocabulary)
+        modality = "text"
+    image_encoder, text_encoder, _ = run.restore_encoders()
+    encoder = image_encoder if modality == "image" else text_encoder
+    codes = sign_codes(compiled_forward(encoder)(query).numpy())
+    if radius is None:
+        positions, distances = (part[0] for part in index.search(codes, top))
+    else:
+        positions, distances = index.within_radius(codes, radius)[0]
+    results = [
+        {"rank": rank, "id": int(index.ids[position]), "distance": int(distance),
+         **({"labels": _label_names(index, position)} if index.labels is not None else {})}
+        for rank, (position, distance) in enumerate(zip(positions, distances), 1)
+    ]
+    return {"query": "image" if modality == "image" else "tags", "index_modality": index.modality,
+            "unknown_tags": unknown, "results": results}
+
+
+def _label_names(index: HammingIndex, position: int) -> list:
+    columns = np.flatnonzero(index.labels[position]).tolist()
+    return [index.label_names[c] for c in columns] if index.label_names else columns

@@ -1,0 +1,160 @@
+"""`dcmh-tf evaluate`, `encode` and `search` on a real tiny run."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dcmh_tf.cli import main
+from dcmh_tf.data.paired import PairedData
+from dcmh_tf.errors import DataError
+from dcmh_tf.hashing import sign_codes
+from dcmh_tf.index import HammingIndex
+from dcmh_tf.run_directory import RunDirectory
+
+
+@pytest.fixture(scope="module")
+def run_path(tmp_path_factory):
+    from dcmh_tf.config import resolve_config
+    from dcmh_tf.training import fit
+
+    config = resolve_config("demo", bits=8, hidden=32, epochs=1, batch_size=64, n_query=8, n_train=16, seed=3)
+    path = tmp_path_factory.mktemp("eval") / "run"
+    fit(config, path, progress=False, echo=lambda message: None)
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_index(run_path, tmp_path_factory):
+    """The run's database pictures, encoded by `dcmh-tf encode` (defaults)."""
+    path = tmp_path_factory.mktemp("index") / "images.npz"
+    result = CliRunner().invoke(main, ["encode", str(run_path), "--output", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {path}: 1992 image codes of 8 bits (demo)" in result.output
+    return path
+
+
+def test_evaluate_prints_the_table_writes_plots_and_metrics(run_path, tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", str(run_path), "--topk", "50", "--plot", str(tmp_path / "plots"),
+                                       "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split() == ["I→T", "T→I"])
+    names = [line.rsplit(maxsplit=2)[0] for line in lines[header + 1:]]
+    assert names == ["MAP", "MAP@50", "P@10", "P@100", "P@1000"] + [
+        f"{name} r≤{r}" for r in (0, 1, 2) for name in ("precision", "recall", "F-measure")]
+
+    metrics = json.loads((run_path / "metrics.json").read_text())
+    assert isinstance(metrics["map_i2t"], float) and isinstance(metrics["map_t2i"], float) and metrics["bits"] == 8
+    assert metrics["topk"] == 50 and metrics["i2t"]["map"] == metrics["map_i2t"]
+    map_row = next(line for line in lines if line.startswith("MAP "))
+    assert map_row.split()[1:] == [f"{metrics['map_i2t']:.4f}", f"{metrics['map_t2i']:.4f}"]
+    for direction in ("i2t", "t2i"):
+        curve = metrics[direction]["pr_curve"]
+        assert len(curve["precision"]) == 9 and curve["recall"][-1] == pytest.approx(1.0)
+        assert set(metrics[direction]["radius"]) == {"0", "1", "2"}
+
+    import matplotlib.image
+
+    for name in ("pr_curve.png", "precision_at_n.png"):
+        picture = matplotlib.image.imread(tmp_path / "plots" / name)
+        assert picture.shape[0] > 300 and picture.shape[1] > 400
+        assert picture[..., :3].std() > 0.05  # something is drawn
+
+
+def test_encode_writes_the_codes_of_the_database(run_path, image_index):
+    run = RunDirectory.open(run_path)
+    split = run.load_split()
+    index = HammingIndex.load(image_index)
+    assert (index.bits, index.modality, index.dataset) == (8, "image", "demo")
+    np.testing.assert_array_equal(index.ids, split.database)
+    from dcmh_tf.data.loading import load_dataset
+
+    data = load_dataset(run.config)
+    np.testing.assert_array_equal(index.labels, data.labels[split.database])
+    assert index.label_names == list(data.label_names)
+    image_encoder, _, _ = run.restore_encoders()
+    rows = split.database[:5]
+    expected = sign_codes(image_encoder(data.images[rows].astype(np.float32), training=False))
+    np.testing.assert_array_equal(index.codes()[:5], expected)
+
+
+def test_search_by_tags_warns_about_unknown_tags(run_path, image_index):
+    result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index),
+                                       "--tags", "red,circle nosuchtag", "--top", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "warning: tags not in the run's vocabulary, ignored: nosuchtag" in result.stderr
+    found = json.loads(result.stdout)
+    assert found["query"] == "tags" and found["unknown_tags"] == ["nosuchtag"]
+    assert [hit["rank"] for hit in found["results"]] == [1, 2, 3, 4]
+    distances = [hit["distance"] for hit in found["results"]]
+    assert distances == sorted(distances)
+
+    result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), "--tags", "foo, qux"])
+    assert result.exit_code == 1
+    assert "none of the tags foo, qux is in the run's vocabulary of 96 tags (for example: circle, round" in result.output
+
+
+def test_search_by_picture_ranks_the_index_by_hamming_distance(run_path, image_index, tmp_path):
+    from PIL import Image
+
+    from dcmh_tf.data.loading import load_dataset
+    from dcmh_tf.search import read_image
+
+    run = RunDirectory.open(run_path)
+    picture = load_dataset(run.config).images[0]
+    Image.fromarray(picture).resize((90, 70)).save(tmp_path / "query.png")  # another size: resized
+    result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), "--image",
+                                       str(tmp_path / "query.png"), "--top", "3"])
+    assert result.exit_code == 0, result.output
+    hits = [line.split() for line in result.output.splitlines()[1:]]
+    assert len(hits) == 3
+
+    # the same query by hand: decode, resize, encode, brute-force ranking of the index
+    image_encoder, _, _ = run.restore_encoders()
+    query = sign_codes(image_encoder(read_image(tmp_path / "query.png", 64), training=False))
+    index = HammingIndex.load(image_index)
+    distances = (index.codes() != query).sum(axis=1)
+    expected = sorted(range(len(index)), key=lambda j: (distances[j], j))[:3]
+    assert [(int(hit[2]), int(hit[4])) for hit in hits] == [(index.ids[j], distances[j]) for j in expected]
+
+
+def test_search_refuses_an_index_of_another_code_length(run_path, tmp_path):
+    HammingIndex.from_codes(np.ones((3, 16))).save(tmp_path / "other.npz")
+    result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(tmp_path / "other.npz"), "--tags", "red"])
+    assert result.exit_code == 1
+    assert f"run {run_path} has 8-bit codes but the index holds 16-bit codes" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--tags", "red", "--image", "x.png"], 2, "give exactly one of --image and --tags"),
+    ([], 2, "give exactly one of --image and --tags"),
+    (["--image", "missing.png"], 1, "image missing.png not found"),
+])
+def test_search_bad_queries(run_path, image_index, args, code, message):
+    result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), *args])
+    assert result.exit_code == code
+    assert message in result.output
+
+
+def test_search_refuses_a_file_that_is_not_a_picture(run_path, image_index, tmp_path):
+    (tmp_path / "notes.png").write_text("not a picture")
+    result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index),
+                                       "--image", str(tmp_path / "notes.png")])
+    assert result.exit_code == 1
+    assert f"could not decode {tmp_path / 'notes.png'} as a PNG, JPEG, GIF or BMP picture" in result.output
+
+
+def test_a_dataset_of_other_sizes_is_refused(run_path):
+    from dcmh_tf.search import check_inputs_match
+
+    run = RunDirectory.open(run_path)
+    other = PairedData(name="other", images=np.zeros((2, 32, 32, 3), np.uint8), texts=np.zeros((2, 5), np.float32),
+                       labels=np.ones((2, 1), np.uint8))
+    with pytest.raises(DataError, match="other has 5-word bags of words, but the text encoder of run .* takes "
+                                        "96-word bags of words"):
+        check_inputs_match(run, other, "text")
+    with pytest.raises(DataError, match="other has 32×32 pictures, but the image encoder .* takes 64×64 pictures"):
+        check_inputs_match(run, other, "image")
