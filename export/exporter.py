@@ -29,7 +29,7 @@ class ExportResult:
     """What `export_run` wrote and checked.
 
     written: {(model name, format): path}; signatures: {model name: SavedModel signature names};
-    skipped: {model name: {signature: reason}}; parity: one row per written model.
+    skipped: {model name: {SavedModel signature not written: reason}}; parity: one row per written model.
     """
 
     written: dict[tuple[str, str], Path] = field(default_factory=dict)
@@ -81,10 +81,10 @@ def export_run(
         encoder = encoders[modality]
         if format == "savedmodel":
             result.signatures[model_name(name, modality)] = write_saved_model(encoder, path)
+            result.skipped[model_name(name, modality)] = dict(encoder.skipped)
         else:
             write_onnx(encoder, path)
         result.written[model_name(name, modality), format] = path
-        result.skipped[model_name(name, modality)] = dict(encoder.skipped)
     if "savedmodel" in formats:
         result.models_config = write_models_config(output, name)
     result.parity = check_parity(result, encoders, name, sample_size)
