@@ -27,6 +27,7 @@ setup(
         "tqdm>=4.66",
         "tensorboard>=2.21",
         "tensorflow-datasets>=4.9.10",
+        "importlib_resources>=6",  # needed by tensorflow-datasets builders, not declared by it
         "onnx>=1.17",
         "tf2onnx>=1.17",
         "onnxruntime>=1.20",

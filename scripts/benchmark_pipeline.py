@@ -1,0 +1,102 @@
+"""Stream one epoch of images from a NUS-WIDE-sized MATLAB v7.3 file and print images/s and peak RSS.
+
+    python scripts/benchmark_pipeline.py                       # 195,834 × 3×224×224, the NUS-WIDE TC-21 size
+    python scripts/benchmark_pipeline.py --images 500 --size 32   # a quick check
+
+The file is generated first when it is missing: stored as the authors' `IAll` (HDF5 (N, 3, 224, 224)
+uint8 = MATLAB (224, 224, 3, N)), one chunk per image, gzip. The pixels are low-entropy (a few
+distinct patterns) so that the file is small on disk; every chunk is still decompressed on read.
+Chunks are compressed once and written with `write_direct_chunk`, so generation takes seconds.
+The epoch goes through the same pipeline as training (`dcmh_tf.data.pipeline.make_dataset`): rows
+in shuffled order, read batch by batch from the file, uint8 → float32 in the graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from dcmh_tf.data.matfile import MAT_V73_USERBLOCK, matlab_storage_shape, tag_matlab_class, write_mat_v73_header
+
+PATTERNS = 16
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def generate(path: Path, n: int, size: int) -> None:
+    """A v7.3 file holding `IAll`: n pictures size×size, one gzip chunk each."""
+    storage = matlab_storage_shape((size, size, 3, n))  # (n, 3, size, size) in HDF5
+    chunk_shape = (1, 3, size, size)
+    rows = np.arange(size)[:, None]
+    chunks = []
+    for k in range(PATTERNS):  # horizontal bands of a few grey levels: low entropy, not constant
+        picture = np.broadcast_to(((rows // 16 + k) * 37 % 256).astype(np.uint8), (size, size))
+        chunks.append(zlib.compress(np.broadcast_to(picture, chunk_shape).tobytes(), 4))
+    with h5py.File(path, "w", userblock_size=MAT_V73_USERBLOCK) as f:
+        images = f.create_dataset("IAll", shape=storage, dtype=np.uint8, chunks=chunk_shape, compression="gzip",
+                                  compression_opts=4)
+        tag_matlab_class(images, np.uint8)
+        for i in range(n):
+            images.id.write_direct_chunk((i, 0, 0, 0), chunks[i % PATTERNS])
+    write_mat_v73_header(path)
+
+
+def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool) -> tuple[int, float]:
+    """Images read and seconds taken for one pass over all n rows."""
+    from tqdm.auto import tqdm
+
+    from dcmh_tf.data.images import open_pixel_stack
+    from dcmh_tf.data.matfile import open_array_file
+    from dcmh_tf.data.pipeline import make_dataset
+
+    with open_array_file(path) as file:
+        stack = open_pixel_stack(file, "IAll", n)
+        order = np.random.default_rng(0).permutation(n) if shuffled else np.arange(n)
+        batches = make_dataset(stack, np.arange(n), order, batch_size)
+        seen, checksum = 0, 0.0
+        started = time.perf_counter()
+        for _, values in tqdm(batches, total=-(-n // batch_size), unit="batch", file=sys.stderr):
+            seen += int(values.shape[0])
+            checksum += float(values[0, 0, 0, 0])  # touch the data, as a training step would
+        return seen, time.perf_counter() - started
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=195_834, help="pictures in the file (NUS-WIDE TC-21: 195,834)")
+    parser.add_argument("--size", type=int, default=224, help="picture side")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--path", type=Path, default=None, help="file to use or create [default: /tmp/...]")
+    parser.add_argument("--sequential", action="store_true", help="read rows in file order instead of shuffled")
+    parser.add_argument("--keep", action="store_true", help="keep a generated file")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    path = args.path or Path(f"/tmp/dcmh-benchmark-{args.images}x{args.size}-iall.mat")
+    generated = not path.exists()
+    if generated:
+        started = time.perf_counter()
+        generate(path, args.images, args.size)
+        print(f"generated {path}: {args.images} images 3×{args.size}×{args.size}, "
+              f"{path.stat().st_size / 2**20:.1f} MiB on disk ({args.images * 3 * args.size**2 / 2**30:.1f} GiB of "
+              f"pixels) in {time.perf_counter() - started:.1f} s")
+    before = peak_rss_mib()
+    seen, seconds = stream_epoch(path, args.images, args.batch_size, shuffled=not args.sequential)
+    print(f"streamed {seen} images ({'file order' if args.sequential else 'shuffled'}, batch {args.batch_size}) "
+          f"in {seconds:.1f} s: {seen / seconds:.0f} images/s")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB (before streaming {before:.0f} MiB)")
+    if generated and not args.keep:
+        path.unlink()
+
+
+if __name__ == "__main__":
+    main()
