@@ -33,6 +33,7 @@ setup(
         "onnxruntime>=1.20",
         "matplotlib>=3.8",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    # bench: faiss-cpu, the baseline of scripts/benchmark_eval.py (optional)
+    extras_require={"test": ["pytest>=8"], "bench": ["faiss-cpu>=1.8"]},
     entry_points={"console_scripts": ["dcmh-tf=dcmh_tf.cli:main"]},
 )

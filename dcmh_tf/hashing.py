@@ -61,20 +61,23 @@ def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
     return np.where(bit_values == 1, 1, -1).astype(np.int8)
 
 
-def to_words(packed: np.ndarray) -> np.ndarray:
-    """(n, ceil(bytes/8)) uint64 view of packed rows, zero-padded to whole words (for popcount)."""
+def to_words(packed: np.ndarray, dtype=np.uint64) -> np.ndarray:
+    """(n, ceil(bytes/itemsize)) view of packed rows as unsigned words of `dtype`, zero-padded to
+    whole words (for popcount and AND)."""
     packed = np.ascontiguousarray(packed, dtype=np.uint8)
-    padding = -packed.shape[1] % 8
+    padding = -packed.shape[1] % np.dtype(dtype).itemsize
     if padding:
         packed = np.pad(packed, ((0, 0), (0, padding)))
-    return packed.view(np.uint64)
+    return packed.view(dtype)
 
 
 def pack_multi_hot(matrix) -> np.ndarray:
-    """(n, ceil(L/64)) uint64 words of an (n, L) multi-hot matrix (nonzero = set): two rows share
-    a label exactly when some word of their AND is nonzero."""
+    """Words of an (n, L) multi-hot matrix (nonzero = set): (n, 1) uint32 for L ≤ 32 (half the
+    memory traffic of 64-bit words), else (n, ceil(L/64)) uint64. Two rows share a label exactly
+    when some word of their AND is nonzero."""
     matrix = np.asarray(matrix)
-    return to_words(np.packbits(matrix != 0, axis=1))
+    packed = np.packbits(matrix != 0, axis=1)
+    return to_words(packed, np.uint32 if packed.shape[1] <= 4 else np.uint64)
 
 
 def distance_dtype(bits: int) -> np.dtype:

@@ -8,8 +8,10 @@ on the sort algorithm.
 The engine packs codes into 64-bit words, takes distances by popcount and scores a chunk of
 queries against the whole database at a time (chunks run on a few threads; NumPy releases the
 GIL in the heavy steps), so memory stays bounded by the chunk size whatever the number of
-queries. Distances are small integers, so the stable ranking is NumPy's radix sort of uint8
-rows, not a comparison sort of floats.
+queries. Distances are small integers, so each item's (distance, database index, relevance) fits
+in one 32-bit key: one vectorised integer sort per query ranks the database exactly, ties in
+database order, and carries the relevance along; MAP, MAP@k, P@N and the hash-lookup counts then
+come from the ranks of the relevant items and the rank where each distance starts.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def precision_at_n(query_codes, db_codes, query_labels, db_labels, ns: Sequence[
 def hash_lookup_precision_recall(query_codes, db_codes, query_labels, db_labels) -> tuple[np.ndarray, np.ndarray]:
     """(precision, recall), each (c + 1,): hash lookup within Hamming radius r = 0..c, micro-averaged
     over all pairs (see `RetrievalScores`). Shapes as in `mean_average_precision`."""
-    values = _scan(query_codes, db_codes, query_labels, db_labels, rank=False, lookup=True)
+    values = _scan(query_codes, db_codes, query_labels, db_labels)
     return values["lookup_precision"], values["lookup_recall"]
 
 
@@ -173,7 +175,7 @@ def retrieval_scores(query_codes, db_codes, query_labels, db_labels, *, topk: in
     """
     n_db = len(db_codes)
     kept_ns = [n for n in ns if n <= n_db] or [n_db]
-    values = _scan(query_codes, db_codes, query_labels, db_labels, topk=topk, ns=kept_ns, lookup=True,
+    values = _scan(query_codes, db_codes, query_labels, db_labels, topk=topk, ns=kept_ns,
                    exclude_empty=exclude_empty, progress=progress)
     return RetrievalScores(
         map=values["map"], map_at_k=values["map_at_k"], topk=values["topk"], precision_at_n=values["precision_at_n"],
@@ -182,57 +184,49 @@ def retrieval_scores(query_codes, db_codes, query_labels, db_labels, *, topk: in
     )
 
 
-def _scan(query_codes, db_codes, query_labels, db_labels, *, topk=None, ns: Sequence[int] = (), rank: bool = True,
-          lookup: bool = False, exclude_empty: bool = False, progress: bool = False) -> dict[str, Any]:
-    """One chunked pass over the queries that computes what is asked for: the ranking scores
-    (MAP, MAP@k, P@N) with `rank`, the hash lookup histograms with `lookup`."""
+def _scan(query_codes, db_codes, query_labels, db_labels, *, topk=None, ns: Sequence[int] = (),
+          exclude_empty: bool = False, progress: bool = False) -> dict[str, Any]:
+    """One chunked pass over the queries: MAP, MAP@k, P@N and the hash-lookup curve."""
     query_codes, db_codes, query_labels, db_labels = check_retrieval_inputs(query_codes, db_codes, query_labels, db_labels)
     n_query, n_db = len(query_codes), len(db_codes)
     bits = query_codes.shape[1]
     if topk is not None and (isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or topk < 1):
         raise DataError(f"topk: expected a positive integer or None, received {topk!r}.")
     k = n_db if topk is None else min(int(topk), n_db)
-    ns = [int(n) for n in ns]
-    if any(n < 1 for n in ns):
-        raise DataError(f"precision at N: expected positive N, received {ns}.")
+    ns = np.asarray([int(n) for n in ns], np.int64)
+    if np.any(ns < 1):
+        raise DataError(f"precision at N: expected positive N, received {ns.tolist()}.")
     query_words, db_words = to_words(pack_codes(query_codes)), to_words(pack_codes(db_codes))
     query_label_words, db_label_words = pack_multi_hot(query_labels), pack_multi_hot(db_labels)
 
     def score(rows: slice) -> dict[str, np.ndarray]:
         distances = packed_hamming_distances(query_words[rows], db_words, bits)
         relevant = _share_a_label(query_label_words[rows], db_label_words)
-        part = _score_ranking(distances, relevant, k, ns) if rank else {}
-        if lookup:
-            part["lookup"] = _distance_histograms(distances, relevant, bits)
-        return part
+        return _score_chunk(distances, relevant, bits, k, np.minimum(ns, n_db))
 
     chunk_rows = max(1, CHUNK_ELEMENTS // n_db)
     chunks = [slice(start, min(start + chunk_rows, n_query)) for start in range(0, n_query, chunk_rows)]
     with ThreadPoolExecutor(min(THREADS, len(chunks))) as pool:
         parts = list(tqdm(pool.map(score, chunks), total=len(chunks), desc="ranking", unit="chunk",
                           disable=None if progress else True, leave=False))
-    result: dict[str, Any] = {}
-    if rank:
-        merged = {name: np.concatenate([part[name] for part in parts]) for name in parts[0] if name != "lookup"}
+    merged = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
-        def mean_ap(ap: np.ndarray, has_relevant: np.ndarray) -> float:
-            if exclude_empty:
-                return float(ap[has_relevant].mean()) if has_relevant.any() else 0.0
-            return float(ap.mean())
+    def mean_ap(ap: np.ndarray, has_relevant: np.ndarray) -> float:
+        if exclude_empty:
+            return float(ap[has_relevant].mean()) if has_relevant.any() else 0.0
+        return float(ap.mean())
 
-        result.update({
-            "map": mean_ap(merged["ap"], merged["n_relevant"] > 0),
-            "map_at_k": mean_ap(merged["ap_k"], merged["n_relevant_k"] > 0),
-            "topk": k,
-            "precision_at_n": {n: float(merged["hits_at_n"][:, i].mean() / min(n, n_db)) for i, n in enumerate(ns)},
-        })
-    if lookup:
-        pairs, relevant_pairs = sum(part["lookup"] for part in parts)
-        within, relevant_within = np.cumsum(pairs), np.cumsum(relevant_pairs)
-        result["lookup_precision"] = np.divide(relevant_within, within, out=np.zeros(bits + 1), where=within > 0)
-        total_relevant = relevant_within[-1]
-        result["lookup_recall"] = relevant_within / total_relevant if total_relevant else np.zeros(bits + 1)
-    return result
+    within = merged["within"].sum(axis=0)  # pairs within radius r, r = 0..bits
+    relevant_within = merged["relevant_within"].sum(axis=0)
+    total_relevant = relevant_within[-1]
+    return {
+        "map": mean_ap(merged["ap"], merged["n_relevant"] > 0),
+        "map_at_k": mean_ap(merged["ap_k"], merged["n_relevant_k"] > 0),
+        "topk": k,
+        "precision_at_n": {int(n): float(merged["hits_at_n"][:, i].mean() / min(n, n_db)) for i, n in enumerate(ns)},
+        "lookup_precision": np.divide(relevant_within, within, out=np.zeros(bits + 1), where=within > 0),
+        "lookup_recall": relevant_within / total_relevant if total_relevant else np.zeros(bits + 1),
+    }
 
 
 def _share_a_label(query_label_words: np.ndarray, db_label_words: np.ndarray) -> np.ndarray:
@@ -244,44 +238,52 @@ def _share_a_label(query_label_words: np.ndarray, db_label_words: np.ndarray) ->
     return relevant
 
 
-def _score_ranking(distances: np.ndarray, relevant: np.ndarray, k: int, ns: Sequence[int]) -> dict[str, np.ndarray]:
-    """Per-query AP over the whole ranking and the top k, relevant counts, and relevant counts
-    among the first N for each N of `ns`.
+def _ranking_keys(distances: np.ndarray, relevant: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
+    """Each query's database items as sorted keys (distance, database index, relevant bit), and the
+    shift of the distance field.
+
+    The keys are unique, so sorting them (NumPy's vectorised quicksort of 32-bit integers where
+    they fit) ranks by distance with ties in database order, and carries the relevance along.
+    """
+    n_db = distances.shape[1]
+    shift = max(1, (n_db - 1).bit_length()) + 1
+    dtype = np.uint32 if bits.bit_length() + shift <= 32 else np.uint64
+    keys = np.left_shift(distances, shift, dtype=dtype)
+    keys |= np.arange(n_db, dtype=dtype) << 1
+    keys |= relevant
+    keys.sort(axis=1)
+    return keys, shift
+
+
+def _score_chunk(distances: np.ndarray, relevant: np.ndarray, bits: int, k: int, ns: np.ndarray) -> dict[str, np.ndarray]:
+    """Per query: AP over the whole ranking and the top k, relevant counts, relevant among the
+    first N (each N of `ns`, at most n_db), and the numbers of pairs and relevant pairs within
+    Hamming radius r = 0..bits.
 
     distances: (b, n_db) small unsigned ints; relevant: (b, n_db) bool.
     """
-    b, n_db = distances.shape
-    # A stable sort of uint8/uint16 keys is NumPy's radix sort: exact ranks with ties in database order.
-    order = np.argsort(distances, axis=1, kind="stable")
-    hits = np.take_along_axis(relevant, order, axis=1)  # relevance in ranked order
-    del order
-    rows, ranks = np.divmod(np.flatnonzero(hits), n_db)  # row-major: ranks ascend within a row
-    n_relevant = np.bincount(rows, minlength=b)
-    hits_before_row = np.cumsum(n_relevant) - n_relevant
-    relevant_rank = np.arange(1, len(rows) + 1) - np.repeat(hits_before_row, n_relevant)
-    precision = relevant_rank / (ranks + 1.0)  # precision at the rank of each relevant item
-    part = {
-        "ap": np.bincount(rows, weights=precision, minlength=b) / np.maximum(n_relevant, 1),
-        "n_relevant": n_relevant,
-    }
-    if k < n_db:
-        in_top = ranks < k
-        n_relevant_k = np.bincount(rows[in_top], minlength=b)
-        part["ap_k"] = np.bincount(rows[in_top], weights=precision[in_top], minlength=b) / np.maximum(n_relevant_k, 1)
-        part["n_relevant_k"] = n_relevant_k
-    else:
-        part["ap_k"], part["n_relevant_k"] = part["ap"], n_relevant
-    if ns:
-        first = np.cumsum(hits[:, : min(max(ns), n_db)], axis=1, dtype=np.int64)
-        part["hits_at_n"] = first[:, [min(n, n_db) - 1 for n in ns]]
-    else:
-        part["hits_at_n"] = np.zeros((b, 0), np.int64)
+    b = len(distances)
+    keys, shift = _ranking_keys(distances, relevant, bits)
+    # rank at which distance h starts, h = 0..bits+1: boundaries[h + 1] = items within radius h
+    starts_of_distances = np.arange(bits + 2, dtype=keys.dtype) << shift
+    ranked_hits = (keys & keys.dtype.type(1)).astype(bool)
+    part = {name: np.zeros(b) for name in ("ap", "ap_k")}
+    part.update({name: np.zeros(b, np.int64) for name in ("n_relevant", "n_relevant_k")})
+    part["hits_at_n"] = np.zeros((b, len(ns)), np.int64)
+    part["within"] = np.zeros((b, bits + 1), np.int64)
+    part["relevant_within"] = np.zeros((b, bits + 1), np.int64)
+    # A loop over the chunk's rows: per-row work is over its relevant items only, and 1-d arrays
+    # avoid the row/column bookkeeping of 2-d index arrays.
+    for row, ranked in enumerate(keys):
+        hit_ranks = np.flatnonzero(ranked_hits[row])  # 0-based ranks of the relevant items, ascending
+        n_relevant = len(hit_ranks)
+        precision = np.arange(1, n_relevant + 1) / (hit_ranks + 1.0)  # precision at each relevant item
+        n_relevant_k = int(np.searchsorted(hit_ranks, k))
+        part["n_relevant"][row], part["n_relevant_k"][row] = n_relevant, n_relevant_k
+        part["ap"][row] = precision.sum() / max(n_relevant, 1)
+        part["ap_k"][row] = precision[:n_relevant_k].sum() / max(n_relevant_k, 1)
+        part["hits_at_n"][row] = np.searchsorted(hit_ranks, ns)
+        within = np.searchsorted(ranked, starts_of_distances[1:])
+        part["within"][row] = within
+        part["relevant_within"][row] = np.searchsorted(hit_ranks, within)
     return part
-
-
-def _distance_histograms(distances: np.ndarray, relevant: np.ndarray, bits: int) -> np.ndarray:
-    """(2, bits + 1): number of pairs at each distance, all pairs and relevant pairs."""
-    return np.stack([
-        np.bincount(distances.ravel(), minlength=bits + 1),
-        np.bincount(distances[relevant], minlength=bits + 1),
-    ])

@@ -1,0 +1,201 @@
+"""MAP of Hamming ranking at NUS-WIDE scale: dcmh_tf's engine against a plain NumPy implementation
+and faiss.
+
+Random ±1 codes (2,100 queries × 193,734 database items, 64 bits by default) and 21-label
+multi-hot labels (each label present with probability 0.1, at least one per item). Each method
+runs in its own process, so its peak RSS (ru_maxrss, which includes the ~0.1 GB of the data and
+the interpreter) is its own:
+
+- engine: `dcmh_tf.metrics.mean_average_precision` over all queries (exact, ties in database order);
+- engine-all: `dcmh_tf.metrics.retrieval_scores` (MAP, MAP@500, P@N, hash-lookup PR) in one pass;
+- numpy: the reference repositories' `calc_map` (per query: float distances 0.5·(c − B·q),
+  `np.argsort`, cumulative precision), timed on `--reference-queries` queries and extrapolated;
+- faiss: `faiss.IndexBinaryFlat.search` with k = database size (a full ranking is what MAP needs),
+  MAP from its result, timed on `--faiss-queries` queries and extrapolated. Needs faiss-cpu
+  (`pip install -e .[bench]`); skipped when it is missing.
+
+Timings on a shared machine are noisy: the script prints wall and CPU seconds.
+
+    python scripts/benchmark_eval.py                      # the README table
+    python scripts/benchmark_eval.py --n-db 20000 --reference-queries 50    # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+METHODS = ("engine", "engine-all", "numpy", "faiss")
+
+
+def parse_arguments():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-query", type=int, default=2100)
+    parser.add_argument("--n-db", type=int, default=193_734)
+    parser.add_argument("--bits", type=int, default=64)
+    parser.add_argument("--labels", type=int, default=21)
+    parser.add_argument("--threads", type=int, default=2, help="threads of the engine, faiss and BLAS")
+    parser.add_argument("--reference-queries", type=int, default=200, help="queries timed for the NumPy reference")
+    parser.add_argument("--faiss-queries", type=int, default=200, help="queries timed for faiss")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def make_problem(args):
+    import numpy as np
+
+    rng = np.random.default_rng(args.seed)
+
+    def codes(n):
+        return np.where(rng.random((n, args.bits), dtype=np.float32) < 0.5, 1, -1).astype(np.int8)
+
+    def labels(n):
+        matrix = rng.random((n, args.labels), dtype=np.float32) < 0.1
+        matrix[np.arange(n), rng.integers(0, args.labels, n)] = True  # at least one label per item
+        return matrix.astype(np.uint8)
+
+    return codes(args.n_query), codes(args.n_db), labels(args.n_query), labels(args.n_db)
+
+
+def reference_map(query_codes, db_codes, query_labels, db_labels, kind="quicksort") -> float:
+    """The reference repositories' calc_map (DCMH, PyTorch port): float distances, argsort per query."""
+    import numpy as np
+
+    bits = query_codes.shape[1]
+    db_codes, db_labels_t = db_codes.astype(np.float32), db_labels.T.astype(np.float32)
+    total = 0.0
+    for i in range(len(query_codes)):
+        relevant = (query_labels[i].astype(np.float32) @ db_labels_t > 0).astype(np.float32)
+        n_relevant = int(relevant.sum())
+        if n_relevant == 0:
+            continue
+        distances = 0.5 * (bits - db_codes @ query_codes[i].astype(np.float32))
+        relevant = relevant[np.argsort(distances, kind=kind)]
+        ranks = np.flatnonzero(relevant == 1) + 1.0
+        total += np.mean(np.arange(1, n_relevant + 1) / ranks)
+    return total / len(query_codes)
+
+
+def faiss_map(query_codes, db_codes, query_labels, db_labels, threads: int) -> tuple[float, float]:
+    """(MAP from faiss' full ranking, seconds spent in faiss' search)."""
+    import faiss
+    import numpy as np
+
+    faiss.omp_set_num_threads(threads)
+    index = faiss.IndexBinaryFlat(query_codes.shape[1])
+    index.add(np.packbits(db_codes > 0, axis=1))
+    packed_queries = np.packbits(query_codes > 0, axis=1)
+    n_db, searching, total = len(db_codes), 0.0, 0.0
+    for start in range(0, len(query_codes), 8):  # 8 full rankings at a time: 8 × n_db × 12 bytes
+        started = time.perf_counter()
+        _, order = index.search(packed_queries[start:start + 8], n_db)
+        searching += time.perf_counter() - started
+        for row, i in enumerate(range(start, min(start + 8, len(query_codes)))):
+            relevant = (db_labels[order[row]] & query_labels[i]).any(axis=1)
+            ranks = np.flatnonzero(relevant) + 1.0
+            if len(ranks):
+                total += np.mean(np.arange(1, len(ranks) + 1) / ranks)
+    return total / len(query_codes), searching
+
+
+def run_child(args) -> dict:
+    """Run one method in this process and return its figures."""
+    import numpy as np
+
+    query_codes, db_codes, query_labels, db_labels = make_problem(args)
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    n_timed = {"numpy": args.reference_queries, "faiss": args.faiss_queries}.get(args.child, args.n_query)
+    n_timed = min(n_timed, args.n_query)
+    subset = slice(0, n_timed)
+    figures = {}
+    from dcmh_tf.metrics import mean_average_precision, retrieval_scores
+
+    if args.child == "faiss":
+        import faiss  # noqa: F401  (imported before the clock starts, like the engine)
+    wall, cpu = time.perf_counter(), time.process_time()
+    if args.child == "engine":
+        value = mean_average_precision(query_codes, db_codes, query_labels, db_labels)
+    elif args.child == "engine-all":
+        value = retrieval_scores(query_codes, db_codes, query_labels, db_labels, topk=500).map
+    elif args.child == "numpy":
+        value = reference_map(query_codes[subset], db_codes, query_labels[subset], db_labels)
+    else:
+        value, figures["search_seconds"] = faiss_map(query_codes[subset], db_codes, query_labels[subset], db_labels,
+                                                     args.threads)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    figures.update(method=args.child, map=value, n_timed=n_timed, seconds=wall, cpu_seconds=cpu,
+                   peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, data_rss_mb=rss_data)
+    if args.child in ("numpy", "faiss"):
+        # The same queries through the engine, and through the reference with a stable sort: the
+        # engine's MAP is exact with ties in database order, which the stable reference also gives.
+        figures["engine_map_same_queries"] = mean_average_precision(query_codes[subset], db_codes,
+                                                                    query_labels[subset], db_labels)
+        if args.child == "numpy":
+            check = slice(0, min(n_timed, 20))
+            figures["stable_reference_map_20"] = reference_map(query_codes[check], db_codes, query_labels[check],
+                                                               db_labels, kind="stable")
+            figures["engine_map_20"] = mean_average_precision(query_codes[check], db_codes, query_labels[check],
+                                                              db_labels)
+    return figures
+
+
+def main() -> None:
+    args = parse_arguments()
+    if args.child:
+        print(json.dumps(run_child(args)))
+        return
+    environment = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "OPENBLAS_NUM_THREADS": str(args.threads),
+                   "MKL_NUM_THREADS": str(args.threads)}
+    print(f"MAP of Hamming ranking: {args.n_query} queries × {args.n_db} database items, {args.bits} bits, "
+          f"{args.labels} labels, {args.threads} threads, {os.cpu_count()} CPUs")
+    results = {}
+    for method in args.methods:
+        command = [sys.executable, __file__, "--child", method] + [
+            f"--{name.replace('_', '-')}={value}" for name, value in vars(args).items()
+            if name not in ("child", "methods")]
+        done = subprocess.run(command, capture_output=True, text=True, env=environment)
+        if done.returncode != 0:
+            reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+            print(f"  {method}: skipped ({reason})")
+            continue
+        results[method] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{'method':<44}{'timed queries':>14}{'s (timed)':>11}{'s (all queries)':>17}{'CPU s':>8}"
+          f"{'peak RSS MB':>13}{'MAP':>9}")
+    names = {"engine": "dcmh_tf mean_average_precision", "engine-all": "dcmh_tf retrieval_scores (all metrics)",
+             "numpy": "NumPy reference (float argsort per query)", "faiss": "faiss IndexBinaryFlat, k = n_db"}
+    for method, figures in results.items():
+        scale = args.n_query / figures["n_timed"]
+        figures["seconds_all"] = figures["seconds"] * scale
+        extrapolated = "*" if scale != 1 else " "
+        print(f"{names[method]:<44}{figures['n_timed']:>14}{figures['seconds']:>11.2f}"
+              f"{figures['seconds_all']:>16.2f}{extrapolated}{figures['cpu_seconds'] * scale:>8.1f}"
+              f"{figures['peak_rss_mb']:>13.0f}{figures['map']:>9.4f}")
+    print("* extrapolated linearly from the timed queries")
+    if "engine" in results:
+        engine = results["engine"]["seconds_all"]
+        for method in ("numpy", "faiss"):
+            if method in results:
+                figures = results[method]
+                print(f"engine vs {method}: {figures['seconds_all'] / engine:.1f}× faster; MAP of the same "
+                      f"{figures['n_timed']} queries: engine {figures['engine_map_same_queries']:.6f}, "
+                      f"{method} {figures['map']:.6f}")
+                if method == "faiss":
+                    print(f"  faiss search alone: {figures['search_seconds'] * args.n_query / figures['n_timed']:.1f} s "
+                          f"for all queries")
+        if "numpy" in results:
+            figures = results["numpy"]
+            print(f"exactness, first 20 queries: engine {figures['engine_map_20']:.12f}, reference with a stable "
+                  f"sort {figures['stable_reference_map_20']:.12f}")
+        target = engine < 10 and results["engine"]["peak_rss_mb"] < 1536
+        print(f"target (< 10 s and < 1.5 GB peak for the engine): {'met' if target else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
