@@ -43,7 +43,6 @@ class ExportedEncoder:
     model: keras.Model
     input_kind: str
     input_size: int
-    bits: int
     vocabulary: list[str] | None = None
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -113,18 +112,17 @@ def load_run_encoders(run) -> list[ExportedEncoder]:
     """The image and text encoders of `run` (a `RunDirectory`) from its last checkpoint; no dataset needed."""
     inputs = run.read_inputs()
     image_model, text_model, _ = run.restore_encoders()
-    bits = run.config.bits
     if inputs["image_kind"] == "pixels":
-        image = ExportedEncoder("image", image_model, "pixels", run.config.image_size, bits)
+        image = ExportedEncoder("image", image_model, "pixels", run.config.image_size)
     elif inputs["image_kind"] == "features":
-        image = ExportedEncoder("image", image_model, "features", int(inputs["image_dim"]), bits)
+        image = ExportedEncoder("image", image_model, "features", int(inputs["image_dim"]))
         image.skipped["image_bytes"] = "the image encoder takes pre-extracted features, not pictures"
     else:
         raise RunDirectoryError(
             f"{run.path}/inputs.json: image_kind {inputs['image_kind']!r}; expected 'pixels' or 'features'."
         )
     vocabulary = inputs.get("tag_vocabulary")
-    text = ExportedEncoder("text", text_model, "bow", int(inputs["text_dim"]), bits, vocabulary=vocabulary)
+    text = ExportedEncoder("text", text_model, "bow", int(inputs["text_dim"]), vocabulary=vocabulary)
     if vocabulary is None:
         text.skipped["tags"] = f"dataset {inputs.get('dataset')!r} has no tag vocabulary; send bags of words"
     elif len(vocabulary) != text.input_size:

@@ -62,8 +62,8 @@ def main() -> None:
     from dcmh_tf.models import make_cnnf, make_mlp
 
     encoders = [
-        ExportedEncoder("image", make_cnnf(args.bits, args.image_size, args.hidden), "pixels", args.image_size, args.bits),
-        ExportedEncoder("text", make_mlp(args.text_dim, args.bits, args.hidden), "bow", args.text_dim, args.bits),
+        ExportedEncoder("image", make_cnnf(args.bits, args.image_size, args.hidden), "pixels", args.image_size),
+        ExportedEncoder("text", make_mlp(args.text_dim, args.bits, args.hidden), "bow", args.text_dim),
     ]
     print(f"{args.threads} threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
           f"CNN-F {args.image_size}×{args.image_size}, text MLP {args.text_dim}-d, hidden {args.hidden}, "
