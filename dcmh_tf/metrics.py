@@ -32,6 +32,8 @@ from dcmh_tf.hashing import check_codes, pack_codes, pack_multi_hot, packed_hamm
 CHUNK_ELEMENTS = 6_000_000
 THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
+# Ranking keys are 32-bit where (distance, database index, relevance) fits, else 64-bit.
+KEY_BITS = 32
 # N of the precision-at-N curve (those above the database size are dropped by `retrieval_scores`)
 PRECISION_NS = (1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 # Radii of the paper's Table 7
@@ -247,7 +249,7 @@ def _ranking_keys(distances: np.ndarray, relevant: np.ndarray, bits: int) -> tup
     """
     n_db = distances.shape[1]
     shift = max(1, (n_db - 1).bit_length()) + 1
-    dtype = np.uint32 if bits.bit_length() + shift <= 32 else np.uint64
+    dtype = np.uint32 if bits.bit_length() + shift <= KEY_BITS else np.uint64
     keys = np.left_shift(distances, shift, dtype=dtype)
     keys |= np.arange(n_db, dtype=dtype) << 1
     keys |= relevant

@@ -146,6 +146,19 @@ def test_every_score_matches_brute_force(bits, monkeypatch):
         brute_map(query, db, lq, ld, topk=10, exclude_empty=True))
 
 
+@pytest.mark.parametrize("bits", [24, 300])
+def test_64_bit_ranking_keys_give_the_same_scores(bits, monkeypatch):
+    # 64-bit keys serve databases too large for 32-bit (distance, index, relevance) keys; 300 bits
+    # also take 16-bit distances.
+    query, db, lq, ld = random_problem(bits, 7, 25, bits)
+    expected = retrieval_scores(query, db, lq, ld, topk=5)
+    monkeypatch.setattr(metrics, "KEY_BITS", 8)
+    scores = retrieval_scores(query, db, lq, ld, topk=5)
+    assert scores.map == pytest.approx(brute_map(query, db, lq, ld)) and scores.map == pytest.approx(expected.map)
+    assert scores.map_at_k == pytest.approx(expected.map_at_k)
+    np.testing.assert_allclose(scores.lookup_precision, expected.lookup_precision)
+
+
 def test_float_codes_and_many_labels(monkeypatch):
     monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 100)
     query, db, lq, ld = random_problem(7, 9, 30, 24, n_labels=130, density=0.01, code_values=(1.0, -1.0))
