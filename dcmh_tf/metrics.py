@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 from dcmh_tf.errors import DataError
 from dcmh_tf.hashing import check_codes, pack_codes, pack_multi_hot, packed_hamming_distances, to_words
 
-# Query rows × database items scored at once per thread; the working set is about 20 bytes per
-# element (distances, relevance, ranking), so about 120 MB per thread.
+# Query rows × database items scored at once per thread; the working set is about 15 bytes per
+# element (XOR words, distances, relevance, ranking keys), so about 90 MB per thread.
 CHUNK_ELEMENTS = 6_000_000
 THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
