@@ -27,6 +27,7 @@ def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of TF and onnxruntime")
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per cell (after 3 warm-up calls)")
+    parser.add_argument("--encoders", nargs="+", choices=["image", "text"], default=["image", "text"])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--hidden", type=int, default=4096)
@@ -65,6 +66,7 @@ def main() -> None:
         ExportedEncoder("image", make_cnnf(args.bits, args.image_size, args.hidden), "pixels", args.image_size),
         ExportedEncoder("text", make_mlp(args.text_dim, args.bits, args.hidden), "bow", args.text_dim),
     ]
+    encoders = [encoder for encoder in encoders if encoder.modality in args.encoders]
     print(f"{args.threads} threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
           f"CNN-F {args.image_size}×{args.image_size}, text MLP {args.text_dim}-d, hidden {args.hidden}, "
           f"{args.bits} bits, random weights", file=sys.stderr)
