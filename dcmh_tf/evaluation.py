@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import weakref
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -12,12 +11,9 @@ from tqdm.auto import tqdm
 
 from dcmh_tf.data.paired import PairedData, Split
 from dcmh_tf.data.pipeline import make_dataset
-from dcmh_tf.errors import DataError
 from dcmh_tf.hashing import sign_codes
-from dcmh_tf.metrics import mean_average_precision, retrieval_scores
+from dcmh_tf.metrics import DEFAULT_TOPK, mean_average_precision, retrieval_scores
 
-# MAP@k of `dcmh-tf evaluate` (clipped to the database size)
-DEFAULT_TOPK = 500
 # direction -> (query modality, database modality)
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dcmh_tf.errors import DataError
-from dcmh_tf.hashing import check_codes, code_bytes, pack_codes, packed_hamming_distances, to_words, unpack_codes
+from dcmh_tf.hashing import check_codes, code_bytes, iter_hamming_distances, pack_codes, to_words, unpack_codes
 
 FORMAT = "dcmh-tf-index"
 VERSION = 1
@@ -108,10 +108,9 @@ class HammingIndex:
     def _distances(self, query_codes):
         query_codes = check_codes(query_codes, "query codes")
         self.check_bits(query_codes.shape[1], "the query")
-        words = to_words(pack_codes(query_codes))
         chunk_rows = max(1, CHUNK_ELEMENTS // max(len(self), 1))
-        for start in range(0, len(words), chunk_rows):
-            yield packed_hamming_distances(words[start:start + chunk_rows], self._words, self.bits)
+        for _, distances in iter_hamming_distances(to_words(pack_codes(query_codes)), self._words, self.bits, chunk_rows):
+            yield distances
 
     def check_bits(self, bits: int, source: str) -> None:
         """Raise `DataError` unless `source` (named in the message) makes codes of this index's length."""

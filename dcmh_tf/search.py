@@ -150,7 +150,8 @@ def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None 
     encoder = image_encoder if modality == "image" else text_encoder
     codes = sign_codes(compiled_forward(encoder)(query).numpy())
     if radius is None:
-        positions, distances = (part[0] for part in index.search(codes, top))
+        positions, distances = index.search(codes, top)
+        positions, distances = positions[0], distances[0]
     else:
         positions, distances = index.within_radius(codes, radius)[0]
     results = [

@@ -6,12 +6,13 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import print_json, reports_errors
+from dcmh_tf.metrics import DEFAULT_TOPK
 
 
 @main.command()
 @click.argument("run", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print every metric as JSON (what metrics.json holds).")
-@click.option("--topk", type=click.IntRange(min=1), default=500, show_default=True,
+@click.option("--topk", type=click.IntRange(min=1), default=DEFAULT_TOPK, show_default=True,
               help="k of MAP@k (the whole database when it is smaller).")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
               help="Write pr_curve.png and precision_at_n.png into this folder.")

@@ -16,7 +16,7 @@ from dcmh_tf.cli.common import print_json, reports_errors
 @click.option("--tags", default=None, help='Query tags, separated by commas or spaces: "sky,sea".')
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Number of results.")
 @click.option("--radius", type=click.IntRange(min=0), default=None,
-              help="Hash lookup instead: every item within this Hamming distance.")
+              help="Hash lookup instead of the top: every item within this Hamming distance.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @reports_errors
 def search(run, index_path, image, tags, top, radius, as_json):
