@@ -85,21 +85,27 @@ def distance_dtype(bits: int) -> np.dtype:
     return np.dtype(np.uint8) if bits <= np.iinfo(np.uint8).max else np.dtype(np.uint16)
 
 
-def packed_hamming_distances(query_words: np.ndarray, db_words: np.ndarray, bits: int) -> np.ndarray:
+def packed_hamming_distances(query_words: np.ndarray, db_words: np.ndarray, bits: int,
+                             out: np.ndarray | None = None) -> np.ndarray:
     """(n_query, n_db) Hamming distances between word-packed codes (`to_words(pack_codes(...))`).
 
     query_words: (n_query, w) uint64; db_words: (n_db, w) uint64. The result has the dtype of
-    `distance_dtype(bits)`. Memory: one (n_query, n_db) uint64 buffer besides the result, so call
-    it on chunks of queries (see `iter_hamming_distances`).
+    `distance_dtype(bits)`, or is written into `out`, an (n_query, n_db) array of a wider unsigned
+    dtype. Memory: the result and one uint64 per database item; call it on chunks of queries (see
+    `iter_hamming_distances`) to bound the result.
     """
-    xor = np.empty((len(query_words), len(db_words)), np.uint64)
-    distances = None
-    for word in range(query_words.shape[1]):
-        np.bitwise_xor(query_words[:, word, None], db_words[None, :, word], out=xor)
-        if distances is None:
-            distances = np.bitwise_count(xor).astype(distance_dtype(bits), copy=False)
-        else:
-            distances += np.bitwise_count(xor)
+    shape = (len(query_words), len(db_words))
+    distances = np.empty(shape, distance_dtype(bits)) if out is None else out
+    # One query row at a time: the XOR buffer (8 bytes per database item) stays small and is reused.
+    db_columns = [np.ascontiguousarray(db_words[:, word]) for word in range(db_words.shape[1])]
+    xor = np.empty(len(db_words), np.uint64)
+    for row, query in enumerate(query_words):
+        for word, column in enumerate(db_columns):
+            np.bitwise_xor(column, query[word], out=xor)
+            if word == 0:
+                np.bitwise_count(xor, out=distances[row])
+            else:
+                distances[row] += np.bitwise_count(xor)
     return distances
 
 

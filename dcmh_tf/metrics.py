@@ -5,9 +5,9 @@ Ground truth follows the paper: a database item is relevant to a query when they
 one label. Hamming ranking breaks ties by database order (a stable sort), so results do not depend
 on the sort algorithm.
 
-The engine packs codes into 64-bit words, takes distances by popcount and scores a chunk of
-queries against the whole database at a time (chunks run on a few threads; NumPy releases the
-GIL in the heavy steps), so memory stays bounded by the chunk size whatever the number of
+The engine packs codes into 64-bit words, takes distances by popcount and ranks the whole
+database for one query at a time (blocks of queries run on a few threads; NumPy releases
+the GIL in the heavy steps), so memory stays a few bytes per database item whatever the number of
 queries. Distances are small integers, so each item's (distance, database index, relevance) fits
 in one 32-bit key: one vectorised integer sort per query ranks the database exactly, ties in
 database order, and carries the relevance along; MAP, MAP@k, P@N and the hash-lookup counts then
@@ -27,9 +27,8 @@ from tqdm.auto import tqdm
 from dcmh_tf.errors import DataError
 from dcmh_tf.hashing import check_codes, pack_codes, pack_multi_hot, packed_hamming_distances, to_words
 
-# Query rows × database items scored at once per thread; the working set is about 15 bytes per
-# element (XOR words, distances, relevance, ranking keys), so about 90 MB per thread.
-CHUNK_ELEMENTS = 6_000_000
+# Queries per task of the thread pool (the memory of a task is a few bytes per database item).
+CHUNK_QUERIES = 16
 THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 # Ranking keys are 32-bit where (distance, database index, relevance) fits, else 64-bit.
@@ -200,16 +199,13 @@ def _scan(query_codes, db_codes, query_labels, db_labels, *, topk=None, ns: Sequ
     ns = np.asarray([int(n) for n in ns], np.int64)
     if np.any(ns < 1):
         raise DataError(f"precision at N: expected positive N, received {ns.tolist()}.")
-    query_words, db_words = to_words(pack_codes(query_codes)), to_words(pack_codes(db_codes))
-    query_label_words, db_label_words = pack_multi_hot(query_labels), pack_multi_hot(db_labels)
+    query_words, query_label_words = to_words(pack_codes(query_codes)), pack_multi_hot(query_labels)
+    ranking = _Ranking(to_words(pack_codes(db_codes)), pack_multi_hot(db_labels), bits, k, np.minimum(ns, n_db))
 
     def score(rows: slice) -> dict[str, np.ndarray]:
-        distances = packed_hamming_distances(query_words[rows], db_words, bits)
-        relevant = _share_a_label(query_label_words[rows], db_label_words)
-        return _score_chunk(distances, relevant, bits, k, np.minimum(ns, n_db))
+        return ranking.score(query_words[rows], query_label_words[rows])
 
-    chunk_rows = max(1, CHUNK_ELEMENTS // n_db)
-    chunks = [slice(start, min(start + chunk_rows, n_query)) for start in range(0, n_query, chunk_rows)]
+    chunks = [slice(start, min(start + CHUNK_QUERIES, n_query)) for start in range(0, n_query, CHUNK_QUERIES)]
     with ThreadPoolExecutor(min(THREADS, len(chunks))) as pool:
         parts = list(tqdm(pool.map(score, chunks), total=len(chunks), desc="ranking", unit="chunk",
                           disable=None if progress else True, leave=False))
@@ -242,52 +238,63 @@ def _share_a_label(query_label_words: np.ndarray, db_label_words: np.ndarray) ->
     return relevant
 
 
-def _ranking_keys(distances: np.ndarray, relevant: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
-    """Each query's database items as sorted keys (distance, database index, relevant bit), and the
-    shift of the distance field.
+class _Ranking:
+    """The Hamming ranking of a database for one query at a time, and the scores read from it.
 
-    The keys are unique, so sorting them (NumPy's vectorised quicksort of 32-bit integers where
-    they fit) ranks by distance with ties in database order, and carries the relevance along.
+    Each database item becomes one unique integer key (distance, database index, relevant bit):
+    sorting a query's keys (NumPy's vectorised quicksort of 32-bit integers where they fit) ranks
+    by distance with ties in database order and carries the relevance along. One query at a time,
+    the working set (a few bytes per database item) stays in the CPU caches.
     """
-    n_db = distances.shape[1]
-    shift = max(1, (n_db - 1).bit_length()) + 1
-    dtype = np.uint32 if bits.bit_length() + shift <= KEY_BITS else np.uint64
-    keys = np.left_shift(distances, shift, dtype=dtype)
-    keys |= np.arange(n_db, dtype=dtype) << 1
-    keys |= relevant
-    keys.sort(axis=1)
-    return keys, shift
 
+    def __init__(self, db_words: np.ndarray, db_label_words: np.ndarray, bits: int, k: int, ns: np.ndarray):
+        n_db = len(db_words)
+        self.db_words = np.asfortranarray(db_words)  # each word a contiguous column
+        self.db_label_words = db_label_words
+        self.bits, self.k, self.ns = bits, k, ns
+        self.shift = max(1, (n_db - 1).bit_length()) + 1
+        self.dtype = np.dtype(np.uint32 if bits.bit_length() + self.shift <= KEY_BITS else np.uint64)
+        self.index_field = np.arange(n_db, dtype=self.dtype) << 1
+        # key where distance h starts, h = 1..bits+1: the number of smaller keys = items within radius h−1
+        self.distance_starts = np.arange(1, bits + 2, dtype=self.dtype) << self.shift
+        self.counts = np.arange(1.0, n_db + 1)  # 1, 2, 3, ...: relevant items so far, and ranks
+        self.reciprocals = 1.0 / self.counts
 
-def _score_chunk(distances: np.ndarray, relevant: np.ndarray, bits: int, k: int, ns: np.ndarray) -> dict[str, np.ndarray]:
-    """Per query: AP over the whole ranking and the top k, relevant counts, relevant among the
-    first N (each N of `ns`, at most n_db), and the numbers of pairs and relevant pairs within
-    Hamming radius r = 0..bits.
+    def sorted_keys(self, query_words: np.ndarray, query_label_words: np.ndarray) -> np.ndarray:
+        """(n_db,) sorted keys of one query: query_words (w,) packed code, query_label_words its labels."""
+        keys = np.empty((1, len(self.db_words)), self.dtype)
+        packed_hamming_distances(query_words[None], self.db_words, self.bits, out=keys)
+        keys = keys[0]
+        keys <<= self.shift
+        keys |= self.index_field
+        keys |= _share_a_label(query_label_words[None], self.db_label_words)[0]
+        keys.sort()
+        return keys
 
-    distances: (b, n_db) small unsigned ints; relevant: (b, n_db) bool.
-    """
-    b = len(distances)
-    keys, shift = _ranking_keys(distances, relevant, bits)
-    # rank at which distance h starts, h = 0..bits+1: boundaries[h + 1] = items within radius h
-    starts_of_distances = np.arange(bits + 2, dtype=keys.dtype) << shift
-    ranked_hits = (keys & keys.dtype.type(1)).astype(bool)
-    part = {name: np.zeros(b) for name in ("ap", "ap_k")}
-    part.update({name: np.zeros(b, np.int64) for name in ("n_relevant", "n_relevant_k")})
-    part["hits_at_n"] = np.zeros((b, len(ns)), np.int64)
-    part["within"] = np.zeros((b, bits + 1), np.int64)
-    part["relevant_within"] = np.zeros((b, bits + 1), np.int64)
-    # A loop over the chunk's rows: per-row work is over its relevant items only, and 1-d arrays
-    # avoid the row/column bookkeeping of 2-d index arrays.
-    for row, ranked in enumerate(keys):
-        hit_ranks = np.flatnonzero(ranked_hits[row])  # 0-based ranks of the relevant items, ascending
-        n_relevant = len(hit_ranks)
-        precision = np.arange(1, n_relevant + 1) / (hit_ranks + 1.0)  # precision at each relevant item
-        n_relevant_k = int(np.searchsorted(hit_ranks, k))
-        part["n_relevant"][row], part["n_relevant_k"][row] = n_relevant, n_relevant_k
-        part["ap"][row] = precision.sum() / max(n_relevant, 1)
-        part["ap_k"][row] = precision[:n_relevant_k].sum() / max(n_relevant_k, 1)
-        part["hits_at_n"][row] = np.searchsorted(hit_ranks, ns)
-        within = np.searchsorted(ranked, starts_of_distances[1:])
-        part["within"][row] = within
-        part["relevant_within"][row] = np.searchsorted(hit_ranks, within)
-    return part
+    def score(self, query_words: np.ndarray, query_label_words: np.ndarray) -> dict[str, np.ndarray]:
+        """Per query of the block: AP over the whole ranking and the top k, relevant counts, relevant
+        among the first N (each N of `ns`), and the numbers of pairs and relevant pairs within
+        Hamming radius r = 0..bits."""
+        b, bits = len(query_words), self.bits
+        part = {name: np.zeros(b) for name in ("ap", "ap_k")}
+        part.update({name: np.zeros(b, np.int64) for name in ("n_relevant", "n_relevant_k")})
+        part["hits_at_n"] = np.zeros((b, len(self.ns)), np.int64)
+        part["within"] = np.zeros((b, bits + 1), np.int64)
+        part["relevant_within"] = np.zeros((b, bits + 1), np.int64)
+        for row in range(b):
+            keys = self.sorted_keys(query_words[row], query_label_words[row])
+            hit_ranks = np.flatnonzero((keys & self.dtype.type(1)).astype(bool))  # 0-based, ascending
+            n_relevant = len(hit_ranks)
+            n_relevant_k = int(np.searchsorted(hit_ranks, self.k))
+            # precision at the t-th relevant item = t / its rank (np.dot would start BLAS threads here)
+            precision = self.reciprocals[hit_ranks]
+            precision *= self.counts[:n_relevant]
+            in_top_k = precision[:n_relevant_k].sum()
+            part["n_relevant"][row], part["n_relevant_k"][row] = n_relevant, n_relevant_k
+            part["ap"][row] = (in_top_k + precision[n_relevant_k:].sum()) / max(n_relevant, 1)
+            part["ap_k"][row] = in_top_k / max(n_relevant_k, 1)
+            part["hits_at_n"][row] = np.searchsorted(hit_ranks, self.ns)
+            within = np.searchsorted(keys, self.distance_starts)
+            part["within"][row] = within
+            part["relevant_within"][row] = np.searchsorted(hit_ranks, within)
+        return part

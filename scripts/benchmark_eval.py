@@ -115,7 +115,10 @@ def run_child(args) -> dict:
     n_timed = min(n_timed, args.n_query)
     subset = slice(0, n_timed)
     figures = {}
+    from dcmh_tf import metrics
     from dcmh_tf.metrics import mean_average_precision, retrieval_scores
+
+    metrics.THREADS = args.threads
 
     if args.child == "faiss":
         import faiss  # noqa: F401  (imported before the clock starts, like the engine)

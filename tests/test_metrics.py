@@ -128,8 +128,8 @@ def test_k_larger_than_the_database_is_the_whole_ranking():
 
 @pytest.mark.parametrize("bits", [5, 12, 16, 32, 64, 65, 100, 128])
 def test_every_score_matches_brute_force(bits, monkeypatch):
-    # Small chunks: several chunks on several threads, merged in query order.
-    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 40)
+    # Small blocks of queries: several blocks on several threads, merged in query order.
+    monkeypatch.setattr(metrics, "CHUNK_QUERIES", 3)
     query, db, lq, ld = random_problem(bits, 13, 37, bits)
     scores = retrieval_scores(query, db, lq, ld, topk=10, ns=(1, 7, 37, 50))
     assert scores.map == pytest.approx(brute_map(query, db, lq, ld))
@@ -160,7 +160,7 @@ def test_64_bit_ranking_keys_give_the_same_scores(bits, monkeypatch):
 
 
 def test_float_codes_and_many_labels(monkeypatch):
-    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 100)
+    monkeypatch.setattr(metrics, "CHUNK_QUERIES", 2)
     query, db, lq, ld = random_problem(7, 9, 30, 24, n_labels=130, density=0.01, code_values=(1.0, -1.0))
     assert ld[:, 64:].any()  # labels beyond the first packed word take part
     assert mean_average_precision(query, db, lq, ld) == pytest.approx(brute_map(query, db, lq, ld))
