@@ -186,9 +186,10 @@ def main() -> None:
         for method in ("numpy", "faiss"):
             if method in results:
                 figures = results[method]
-                print(f"engine vs {method}: {figures['seconds_all'] / engine:.1f}× faster; MAP of the same "
-                      f"{figures['n_timed']} queries: engine {figures['engine_map_same_queries']:.6f}, "
-                      f"{method} {figures['map']:.6f}")
+                cpu_ratio = (figures["cpu_seconds"] * args.n_query / figures["n_timed"]) / results["engine"]["cpu_seconds"]
+                print(f"engine vs {method}: {figures['seconds_all'] / engine:.1f}× faster (wall), {cpu_ratio:.1f}× less "
+                      f"CPU time; MAP of the same {figures['n_timed']} queries: engine "
+                      f"{figures['engine_map_same_queries']:.6f}, {method} {figures['map']:.6f}")
                 if method == "faiss":
                     print(f"  faiss search alone: {figures['search_seconds'] * args.n_query / figures['n_timed']:.1f} s "
                           f"for all queries")
@@ -197,7 +198,9 @@ def main() -> None:
             print(f"exactness, first 20 queries: engine {figures['engine_map_20']:.12f}, reference with a stable "
                   f"sort {figures['stable_reference_map_20']:.12f}")
         target = engine < 10 and results["engine"]["peak_rss_mb"] < 1536
-        print(f"target (< 10 s and < 1.5 GB peak for the engine): {'met' if target else 'NOT met'}")
+        if "numpy" in results:
+            target = target and results["numpy"]["seconds_all"] >= 5 * engine
+        print(f"target (engine < 10 s, < 1.5 GB peak, >= 5× faster than NumPy): {'met' if target else 'NOT met'}")
 
 
 if __name__ == "__main__":

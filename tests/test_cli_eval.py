@@ -158,3 +158,18 @@ def test_a_dataset_of_other_sizes_is_refused(run_path):
         check_inputs_match(run, other, "text")
     with pytest.raises(DataError, match="other has 32×32 pictures, but the image encoder .* takes 64×64 pictures"):
         check_inputs_match(run, other, "image")
+
+
+def test_encoding_traces_the_forward_pass_once_per_encoder(run_path):
+    from dcmh_tf.data.loading import load_dataset
+    from dcmh_tf.evaluation import compiled_forward, encode
+
+    run = RunDirectory.open(run_path)
+    data = load_dataset(run.config)
+    _, text_encoder, _ = run.restore_encoders()
+    first = encode(text_encoder, data.texts, np.arange(20), batch_size=8)  # batches of 8, 8 and 4
+    second = encode(text_encoder, data.texts, np.arange(5, 8), batch_size=2)
+    np.testing.assert_allclose(second, first[5:8], rtol=1e-5, atol=1e-6)
+    forward = compiled_forward(text_encoder)
+    assert forward is compiled_forward(text_encoder)
+    assert forward.experimental_get_tracing_count() == 1
