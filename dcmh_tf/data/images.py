@@ -8,6 +8,8 @@ so an epoch streams through a file of any size in the memory of a few batches.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from dcmh_tf.data.matfile import ArrayFile
@@ -32,6 +34,11 @@ class PixelStack:
         self.axes = tuple(axes)
         self.output_size = output_size
         self.name = name
+        # tf.data calls __getitem__ from several threads. h5py serialises HDF5 calls with its own lock,
+        # which waits while holding the GIL; taking ours first (it releases the GIL while waiting) keeps
+        # one reader at a time inside h5py, so that lock is never contended. (Without it, one of two
+        # NUS-WIDE-sized benchmark epochs hung at its last batch; the cause was not pinned down.)
+        self._lock = threading.Lock()
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -63,7 +70,9 @@ class PixelStack:
     def _read_range(self, start: int, stop: int) -> np.ndarray:
         index = [slice(None)] * 4
         index[self.axes[0]] = slice(start, stop)
-        return np.transpose(np.asarray(self.stored[tuple(index)]), self.axes)
+        with self._lock:
+            block = np.asarray(self.stored[tuple(index)])
+        return np.transpose(block, self.axes)
 
 
 def find_pixel_axes(shape: tuple[int, ...], n_items: int, where: str) -> tuple[int, int, int, int]:
