@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dcmh_tf.errors import DataError, RunDirectoryError
+from dcmh_tf.errors import ConfigError, DataError, RunDirectoryError
 from dcmh_tf.index import MODALITIES, HammingIndex
 from dcmh_tf.run_directory import RunDirectory
 
@@ -42,7 +42,7 @@ def build_index(run_path, *, modality: str = "image", dataset: str | None = None
     part = part or ("all" if overrides else "database")
     if part not in PARTS:
         raise DataError(f"part: expected one of {', '.join(PARTS)}, received {part!r}.")
-    data = load_dataset(run.config.replace(**overrides) if overrides else run.config)
+    data = load_dataset(_config_for(run, overrides))
     check_inputs_match(run, data, modality)
     if part == "all":
         rows = np.arange(len(data))
@@ -56,6 +56,22 @@ def build_index(run_path, *, modality: str = "image", dataset: str | None = None
     codes = encode_codes(encoder, array, rows, batch_size or run.config.batch_size, progress, f"encoding {modality}s")
     return HammingIndex.from_codes(codes, ids=rows, modality=modality, dataset=data.name,
                                    labels=np.asarray(data.labels)[rows], label_names=data.label_names)
+
+
+def _config_for(run: RunDirectory, overrides: dict):
+    """The run's configuration reading the dataset named in `overrides` (dataset, data_path)."""
+    if not overrides:
+        return run.config
+    takes_features = run.config.image_encoder == "mlp"
+    if "dataset" in overrides and (overrides["dataset"] == "features") != takes_features:
+        expected = "pre-extracted image features (dataset 'features')" if takes_features else "pictures"
+        raise DataError(f"run {run.path} encodes {expected}, and dataset {overrides['dataset']!r} "
+                        f"{'holds pictures' if takes_features else 'holds image features'}; encode a dataset "
+                        f"like the run's ({run.config.dataset}).")
+    try:
+        return run.config.replace(**overrides)
+    except ConfigError as error:
+        raise DataError(f"run {run.path} cannot read {', '.join(map(str, overrides.values()))}: {error}") from None
 
 
 def check_inputs_match(run: RunDirectory, data, modality: str) -> None:
@@ -134,8 +150,9 @@ def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None 
     unknown: list[str] = []
     if image is not None:
         if inputs["image_kind"] != "pixels":
+            hint = "; query it with --tags" if inputs.get("tag_vocabulary") else ""
             raise DataError(f"the image encoder of run {run.path} takes pre-extracted features "
-                            f"({inputs['image_dim']}-d), not pictures; query it with --tags.")
+                            f"({inputs['image_dim']}-d), not pictures{hint}.")
         query, modality = read_image(image, run.config.image_size), "image"
     else:
         vocabulary = inputs.get("tag_vocabulary")

@@ -173,3 +173,11 @@ def test_encoding_traces_the_forward_pass_once_per_encoder(run_path):
     forward = compiled_forward(text_encoder)
     assert forward is compiled_forward(text_encoder)
     assert forward.experimental_get_tracing_count() == 1
+
+
+def test_encode_refuses_a_dataset_of_another_kind(run_path, tmp_path):
+    result = CliRunner().invoke(main, ["encode", str(run_path), "--dataset", "features", "--data-path",
+                                       str(tmp_path / "features.mat"), "--output", str(tmp_path / "x.npz")])
+    assert result.exit_code == 1
+    assert f"run {run_path} encodes pictures, and dataset 'features' holds image features" in result.output
+    assert not (tmp_path / "x.npz").exists()
