@@ -26,7 +26,7 @@ from dcmh_tf.data.pipeline import make_dataset
 from dcmh_tf.errors import RunDirectoryError, TrainingError
 from dcmh_tf.evaluation import evaluate_encoders
 from dcmh_tf.losses import dcmh_batch_loss, label_similarity
-from dcmh_tf.models import make_encoders
+from dcmh_tf.models import adapt_standardization, make_encoders
 from dcmh_tf.run_directory import RunDirectory
 
 PHASES = ("image", "text")
@@ -198,6 +198,9 @@ def fit(
     if resume and run.has_checkpoint():
         trainer.restore(run.load_checkpoint(image_encoder, text_encoder))
         echo(f"resuming {run.path} after epoch {trainer.epochs_done}/{config.epochs}")
+    else:  # a new run: feature statistics of its training rows (a resumed one loads them with its weights)
+        adapt_standardization(image_encoder, data.images, split.train)
+        adapt_standardization(text_encoder, data.texts, split.train)
     writer = tf.summary.create_file_writer(str(run.logs_path))
 
     def evaluate_and_log(epoch: int) -> dict:

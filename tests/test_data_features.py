@@ -1,4 +1,4 @@
-"""Pre-extracted features: layouts, key names, label encodings, scaling, the file's own split."""
+"""Pre-extracted features: layouts, key names, label encodings, raw values, the file's own split."""
 
 import h5py
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import scipy.io
 
 from dcmh_tf.config import resolve_config
-from dcmh_tf.data.features import read_features, standardize
+from dcmh_tf.data.features import read_features
 from dcmh_tf.data.loading import load_dataset, make_split
 from dcmh_tf.data.matfile import write_mat_v73
 from dcmh_tf.errors import ConfigError, DataError
@@ -15,7 +15,7 @@ RNG = np.random.default_rng(1)
 
 
 def test_real_wikipedia_file(shared_data):
-    data = read_features(shared_data / "wikipedia" / "wikiData.mat", scaling="none")
+    data = read_features(shared_data / "wikipedia" / "wikiData.mat")
     assert (len(data), data.image_dim, data.text_dim, data.labels.shape[1]) == (2866, 128, 10, 10)
     assert data.labels.sum(axis=1).tolist() == [1] * 2866  # one-hot
     split = data.file_split
@@ -25,21 +25,16 @@ def test_real_wikipedia_file(shared_data):
     np.testing.assert_allclose(data.texts[:2173], raw["T_tr"], rtol=1e-6)
 
 
-def test_standardize_uses_the_training_rows_only():
-    matrix = np.array([[1.0, 5.0], [3.0, 5.0], [100.0, 7.0]], np.float32)
-    scaled, stats = standardize(matrix, np.array([0, 1]))
-    assert stats == {"mean": [2.0, 5.0], "std": [1.0, 1.0]}  # the constant column is only centred
-    np.testing.assert_allclose(scaled, [[-1, 0], [1, 0], [98, 2]])
-
-
 def test_train_test_npz_with_class_indices(tmp_path):
-    np.savez(tmp_path / "f.npz", X_train=RNG.random((6, 4)), X_test=RNG.random((3, 4)), Y_train=RNG.random((6, 5)),
+    images = 0.01 * RNG.random((9, 4)) + 0.05
+    np.savez(tmp_path / "f.npz", X_train=images[:6], X_test=images[6:], Y_train=RNG.random((6, 5)),
              Y_test=RNG.random((3, 5)), labels_train=np.array([3, 1, 1, 7, 3, 3]), labels_test=np.array([[7], [1], [3]]))
     data = read_features(tmp_path / "f.npz")
     assert data.label_names == ["1", "3", "7"]
     np.testing.assert_array_equal(data.labels.argmax(1), [1, 0, 0, 2, 1, 1, 2, 0, 1])
-    np.testing.assert_allclose(data.images[:6].mean(0), 0, atol=1e-6)  # standardized on the train rows
-    np.testing.assert_allclose(data.images[:6].std(0), 1, atol=1e-5)
+    # raw, train rows first: the encoders standardise (models.layers.FeatureStandardization)
+    assert data.images.dtype == np.float32
+    np.testing.assert_array_equal(data.images, images.astype(np.float32))
     assert data.file_split.query.tolist() == [6, 7, 8] and data.file_split.train.tolist() == list(range(6))
 
 

@@ -41,7 +41,7 @@ def test_epoch_visits_every_point_and_updates_codes(tiny_config):
 
 
 def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_config, tmp_path):
-    tf.config.experimental.enable_op_determinism()
+    pass  # DETERMINISM_PROBE
     straight = tmp_path / "straight"
     fit(tiny_config, straight, progress=False, echo=lambda message: None)
 
@@ -107,3 +107,69 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(RunDirectoryError, match="is not a dcmh-tf run: config.json, split.npz missing"):
         RunDirectory.open(tmp_path)
+
+
+def write_features_file(path, scale=1.0):
+    """A train/test features file with raw values far from z-scores: SIFT-like image features
+    around 0.05 with one constant column, text features around -7 with spread 3."""
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 4, 60)
+    images = 0.01 * (rng.normal(size=(4, 20))[labels] + rng.normal(size=(60, 20))) + 0.05
+    images[:, 3] = 0.02
+    texts = 3.0 * (rng.normal(size=(4, 6))[labels] + rng.normal(size=(60, 6))) - 7
+    images, texts = (scale * images).astype(np.float32), (scale * texts).astype(np.float32)
+    np.savez(path, I_tr=images[:48], I_te=images[48:], T_tr=texts[:48], T_te=texts[48:], L_tr=labels[:48], L_te=labels[48:])
+    return images, texts
+
+
+def features_config(path, **overrides):
+    from dcmh_tf.config import resolve_config
+
+    settings = dict(dataset="features", data_path=str(path), bits=8, hidden=16, epochs=2, batch_size=16, seed=3)
+    return resolve_config("wiki", **{**settings, **overrides})
+
+
+def test_features_run_encoders_take_raw_features_and_reproduce_the_training_codes(tmp_path, monkeypatch):
+    """Encoders rebuilt from the run directory alone, fed the file's raw features, give the codes
+    of training's own evaluation: the standardisation travels inside the encoders."""
+    from dcmh_tf import training
+    from dcmh_tf.evaluation import encode_codes, encode_split, evaluate_run
+
+    images, texts = write_features_file(tmp_path / "f.npz")
+    evaluated = {}
+
+    def evaluate_and_keep_codes(image_encoder, text_encoder, data, split, batch_size):
+        evaluated.update(encode_split(image_encoder, text_encoder, data, split, batch_size))
+        return training_evaluate(image_encoder, text_encoder, data, split, batch_size)
+
+    training_evaluate = training.evaluate_encoders
+    monkeypatch.setattr(training, "evaluate_encoders", evaluate_and_keep_codes)
+    run, metrics = fit(features_config(tmp_path / "f.npz"), tmp_path / "run", progress=False, echo=lambda m: None)
+
+    image, text, _ = RunDirectory.open(run.path).restore_encoders()
+    for encoder, raw in ((image, images), (text, texts)):
+        layer = encoder.get_layer("standardization")
+        std = raw[:48].std(0, dtype=np.float64)
+        std[std < 1e-12] = 1
+        np.testing.assert_allclose(layer.mean.numpy(), raw[:48].mean(0, dtype=np.float64), rtol=1e-6)
+        np.testing.assert_allclose(layer.std.numpy(), std, rtol=1e-6)
+    assert image.get_layer("standardization").std.numpy()[3] == 1  # the constant column
+    split = run.load_split()
+    for part, rows in (("query", split.query), ("database", split.database)):
+        np.testing.assert_array_equal(encode_codes(image, images, rows), evaluated[part, "image"])
+        np.testing.assert_array_equal(encode_codes(text, texts, rows), evaluated[part, "text"])
+    again = evaluate_run(run.path)
+    assert (again["map_i2t"], again["map_t2i"]) == (metrics["map_i2t"], metrics["map_t2i"])
+
+
+def test_resumed_features_run_keeps_the_statistics_of_its_checkpoint(tmp_path):
+    write_features_file(tmp_path / "f.npz")
+    run, _ = fit(features_config(tmp_path / "f.npz", epochs=1), tmp_path / "run", progress=False, echo=lambda m: None)
+    image, _, _ = run.restore_encoders()
+    before = image.get_layer("standardization").get_weights()
+    write_features_file(tmp_path / "f.npz", scale=10.0)  # statistics recomputed from this would differ
+    fit(features_config(tmp_path / "f.npz", epochs=2), run.path, resume=True, progress=False, echo=lambda m: None)
+    image, _, epochs = RunDirectory.open(run.path).restore_encoders()
+    assert epochs == 2
+    for kept, restored in zip(before, image.get_layer("standardization").get_weights()):
+        np.testing.assert_array_equal(kept, restored)

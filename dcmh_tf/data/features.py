@@ -10,12 +10,11 @@ Two layouts are recognised:
 Key names are matched ignoring case; `--images-key` etc. name the array (one set) or its stem (`I`
 for `I_tr`/`I_te`). Labels may be 0/1 (one- or multi-hot) or class indices.
 
-Scaling: with `scaling="standardize"` (the default) every image and text feature dimension is
-z-scored with the mean and standard deviation of the training rows (the train set, or all rows of
-a one-set file, which uses no label). Features such as L1-normalised SIFT histograms have values
-around 0.01; fed raw to a freshly initialised MLP its output is dominated by the biases and DCMH
-collapses to one code per modality (MAP 0.16/0.13 on Wikipedia instead of 0.26/0.64). The
-statistics are kept in `PairedData.source["feature_scaling"]`.
+The features are returned raw. Scaling lives in the encoders: on a features dataset with
+`feature_scaling` "standardize" (the default), each MLP starts with a `FeatureStandardization`
+layer whose mean and standard deviation, computed on the run's training rows when it is created,
+are weights of the encoder (dcmh_tf.models.layers), so checkpoints and exported models take raw
+features too.
 """
 
 from __future__ import annotations
@@ -76,9 +75,8 @@ def find_feature_keys(file: ArrayFile, keys: dict[str, str | None] | None = None
     )
 
 
-def read_features(path, keys: dict[str, str | None] | None = None, scaling: str = "standardize") -> PairedData:
-    """The pairs of a features file; `keys` (role -> name or stem) override the detection;
-    `scaling`: "standardize" or "none" (see the module's docstring)."""
+def read_features(path, keys: dict[str, str | None] | None = None) -> PairedData:
+    """The raw pairs of a features file; `keys` (role -> name or stem) override the detection."""
     path = Path(path)
     with open_array_file(path) as file:
         found = find_feature_keys(file, keys)
@@ -100,15 +98,9 @@ def read_features(path, keys: dict[str, str | None] | None = None, scaling: str 
     labels, classes = as_multi_hot(_stack_labels(arrays["labels"], where["labels"]), where["labels"])
     warn_unlabelled(labels, where["labels"])
     file_split = None
-    train = np.arange(len(images))
     if parts == 2:
         train = np.arange(len(arrays["images"][0]))
         file_split = Split(query=np.arange(len(train), len(images)), database=train, train=train)
-    statistics = {}
-    if scaling == "standardize":
-        (images, statistics["images"]), (texts, statistics["texts"]) = standardize(images, train), standardize(texts, train)
-    elif scaling != "none":
-        raise DataError(f"feature scaling: expected 'standardize' or 'none', received {scaling!r}.")
     return PairedData(
         name="features",
         images=images,
@@ -117,19 +109,8 @@ def read_features(path, keys: dict[str, str | None] | None = None, scaling: str 
         image_kind="features",
         label_names=[str(c) for c in classes] if classes is not None else None,
         file_split=file_split,
-        source={"files": {role: str(path) for role in ROLES}, "keys": found, "formats": {role: file_format for role in ROLES},
-                "feature_scaling": statistics},
+        source={"files": {role: str(path) for role in ROLES}, "keys": found, "formats": {role: file_format for role in ROLES}},
     )
-
-
-def standardize(matrix: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, dict[str, list[float]]]:
-    """`matrix` with every column z-scored by the mean and standard deviation of `rows` (a constant
-    column is only centred), and those statistics."""
-    mean = matrix[rows].mean(axis=0, dtype=np.float64)
-    std = matrix[rows].std(axis=0, dtype=np.float64)
-    std[std < 1e-12] = 1.0
-    scaled = ((matrix - mean) / std).astype(np.float32)
-    return scaled, {"mean": mean.tolist(), "std": std.tolist()}
 
 
 def _stack_labels(parts: list[np.ndarray], where: str) -> np.ndarray:

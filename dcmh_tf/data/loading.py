@@ -25,7 +25,7 @@ def load_dataset(config: Config) -> PairedData:
     if config.dataset == "features":
         from dcmh_tf.data.features import read_features
 
-        return read_features(config.data_path, keys=keys, scaling=config.feature_scaling)
+        return read_features(config.data_path, keys=keys)
     from dcmh_tf.data.releases import RELEASES, load_release
 
     if config.dataset in RELEASES:

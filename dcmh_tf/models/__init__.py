@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from dcmh_tf.config import Config
 from dcmh_tf.models.cnnf import make_cnnf
+from dcmh_tf.models.layers import FeatureStandardization
 from dcmh_tf.models.mlp import make_mlp
 
 
@@ -13,14 +15,28 @@ def make_encoders(config: Config, image_dim: int | None, text_dim: int) -> tuple
     """(image encoder, text encoder) for `config`.
 
     `image_dim` is the length of pre-extracted image features for the MLP image encoder; it is
-    ignored (pass None) for CNN-F, which takes raw pixels of `config.image_size`.
+    ignored (pass None) for CNN-F, which takes raw pixels of `config.image_size`. On a features
+    dataset with `feature_scaling` "standardize", both MLPs start with a `FeatureStandardization`
+    layer (identity until `adapt_standardization` sets the training rows' statistics).
     """
+    standardize = config.dataset == "features" and config.feature_scaling == "standardize"
     if config.image_encoder == "cnnf":
         image = make_cnnf(config.bits, config.image_size, config.hidden, config.pixel_scale)
     else:
-        image = make_mlp(image_dim, config.bits, config.hidden, name="image_encoder", input_name="image")
-    text = make_mlp(text_dim, config.bits, config.hidden, name="text_encoder", input_name="text")
+        image = make_mlp(image_dim, config.bits, config.hidden, name="image_encoder", input_name="image",
+                         standardize=standardize)
+    text = make_mlp(text_dim, config.bits, config.hidden, name="text_encoder", input_name="text", standardize=standardize)
     return image, text
 
 
-__all__ = ["make_cnnf", "make_mlp", "make_encoders"]
+def adapt_standardization(encoder: keras.Model, array, rows: np.ndarray) -> None:
+    """Set the statistics of `encoder`'s `FeatureStandardization` layers from `array[rows]` (the
+    training rows of its inputs); nothing to do for an encoder without one."""
+    layers = [layer for layer in encoder.layers if isinstance(layer, FeatureStandardization)]
+    if layers:
+        features = np.asarray(array[np.sort(np.asarray(rows))])
+        for layer in layers:
+            layer.adapt(features)
+
+
+__all__ = ["make_cnnf", "make_mlp", "make_encoders", "adapt_standardization", "FeatureStandardization"]

@@ -85,3 +85,53 @@ class MeanImageSubtraction(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="dcmh_tf")
+class FeatureStandardization(keras.layers.Layer):
+    """z-scores each of `dim` feature dimensions: (x − mean) / std, with the training rows' statistics.
+
+    Pre-extracted features such as L1-normalised SIFT histograms have values around 0.01; fed raw to a
+    freshly initialised MLP its output is dominated by the biases and DCMH collapses to one code per
+    modality (MAP 0.16/0.13 on Wikipedia instead of 0.26/0.64). The statistics are non-trainable
+    weights (like CNN-F's mean image), so the encoder takes raw features everywhere: training,
+    checkpoints, evaluation and exported models. They start as the identity (mean 0, std 1); `adapt`
+    sets them from the training rows when a run is created.
+    """
+
+    def __init__(self, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        if int(dim) != dim or dim < 1:
+            raise ValueError(f"dim: expected a positive integer, received {dim!r}")
+        self.dim = int(dim)
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.dim:
+            raise ValueError(f"expected inputs of {self.dim} features, received shape {tuple(input_shape)}")
+        self.mean = self.add_weight(name="mean", shape=(self.dim,), initializer="zeros", trainable=False)
+        self.std = self.add_weight(name="std", shape=(self.dim,), initializer="ones", trainable=False)
+
+    def adapt(self, features) -> None:
+        """Set mean and std from `features` (n, dim), computed in float64. A constant column gets
+        std 1 (it is only centred) rather than a division by zero."""
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] != self.dim or len(features) == 0:
+            raise ValueError(f"expected a non-empty (n, {self.dim}) matrix of features, received shape {features.shape}")
+        if not np.isfinite(features).all():
+            raise ValueError("expected finite features, received NaN or infinite values")
+        if not self.built:
+            self.build((None, self.dim))
+        mean = features.mean(axis=0, dtype=np.float64)
+        std = features.std(axis=0, dtype=np.float64)
+        std[std < 1e-12] = 1.0
+        self.mean.assign(mean.astype(np.float32))
+        self.std.assign(std.astype(np.float32))
+
+    def call(self, inputs):
+        return (inputs - self.mean) / self.std
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim}
