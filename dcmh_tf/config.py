@@ -50,6 +50,9 @@ class Config:
     image_size: int = 224
     hidden: int = 4096
     pixel_scale: float = 1.0  # CNN-F input = (pixels − mean image) · pixel_scale
+    # MatConvNet's imagenet-vgg-f.mat (or its .npz from scripts/convert_vggf.py): conv1–full7 and the
+    # mean image of a new run's CNN-F start from it; a resumed run uses its checkpoint
+    pretrained: str | None = None
     # objective
     gamma: float = 1.0
     eta: float = 1.0
@@ -109,6 +112,11 @@ class Config:
             raise ConfigError(
                 f"the mlp image encoder takes pre-extracted features (dataset 'features'); dataset "
                 f"{self.dataset!r} holds pixels, use image_encoder 'cnnf'."
+            )
+        if self.pretrained is not None and self.image_encoder != "cnnf":
+            raise ConfigError(
+                f"pretrained holds CNN-F weights, which the {self.image_encoder} image encoder cannot take; "
+                f"drop --pretrained or use image_encoder 'cnnf'."
             )
         if not isinstance(self.flip, bool):
             raise ConfigError(f"flip must be true or false, received {self.flip!r}.")

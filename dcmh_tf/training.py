@@ -27,6 +27,7 @@ from dcmh_tf.errors import RunDirectoryError, TrainingError
 from dcmh_tf.evaluation import evaluate_encoders
 from dcmh_tf.losses import dcmh_batch_loss, label_similarity
 from dcmh_tf.models import adapt_standardization, make_encoders
+from dcmh_tf.models.cnnf import load_matconvnet_weights
 from dcmh_tf.run_directory import RunDirectory
 
 PHASES = ("image", "text")
@@ -201,6 +202,9 @@ def fit(
     else:  # a new run: feature statistics of its training rows (a resumed one loads them with its weights)
         adapt_standardization(image_encoder, data.images, split.train)
         adapt_standardization(text_encoder, data.texts, split.train)
+    if config.pretrained and trainer.epochs_done == 0:  # a resumed run has them in its checkpoint
+        for note in load_matconvnet_weights(image_encoder, config.pretrained):
+            echo(note)
     writer = tf.summary.create_file_writer(str(run.logs_path))
 
     def evaluate_and_log(epoch: int) -> dict:

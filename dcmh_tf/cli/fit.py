@@ -23,7 +23,7 @@ OVERRIDES = {
     "epochs": "epochs", "batch_size": "batch_size", "optimizer": "optimizer", "lr": "lr", "lr_end": "lr_end",
     "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every",
     "images_key": "images_key", "texts_key": "texts_key", "labels_key": "labels_key", "flip": "flip",
-    "feature_scaling": "feature_scaling",
+    "feature_scaling": "feature_scaling", "pretrained": "pretrained",
 }
 
 
@@ -66,6 +66,9 @@ OVERRIDES = {
 @click.option("--hidden", type=POSITIVE, default=None, help="Width of the hidden layers (4096 in the paper).")
 @click.option("--pixel-scale", type=STRICTLY_POSITIVE, default=None,
               help="Multiplier of mean-subtracted pixels (1 for the published CNN-F).")
+@click.option("--pretrained", type=click.Path(exists=True, dir_okay=False, resolve_path=True), default=None,
+              help="MatConvNet's imagenet-vgg-f.mat (or its .npz from scripts/convert_vggf.py): start conv1-full7 and "
+                   "the mean image of CNN-F from ImageNet (needs --image-size 224 --hidden 4096 --pixel-scale 1).")
 @click.option("--seed", type=int, default=None, help="Seed of the split, initialisation and shuffling.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=None, help="Evaluate MAP every k epochs (0: at the end).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on a terminal.")
