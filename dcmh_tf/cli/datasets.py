@@ -55,3 +55,54 @@ def info(path, dataset, images_key, texts_key, labels_key, as_json):
         click.echo(f"  split            {split['source']}")
     if "problem" in split:
         click.echo(f"Warning: {split['problem']}", err=True)
+
+
+# protocol option -> the dataset it applies to
+PREPARE_OPTIONS = {"min_count": "mirflickr25k", "tag_folder": "mirflickr25k", "concepts": "nus-wide",
+                   "drop_empty_text": "nus-wide", "words": "iapr-tc12"}
+
+
+@datasets.command()
+@click.argument("dataset", type=click.Choice(["mirflickr25k", "nus-wide", "iapr-tc12"]))
+@click.option("--raw", required=True, type=click.Path(file_okay=False),
+              help="Folder holding the unpacked public release (see the layouts in the help of each reader).")
+@click.option("--output", required=True, type=click.Path(file_okay=False),
+              help="Folder for the prepared .mat file, its vocabulary, labels, record and checksums.")
+@click.option("--image-size", type=click.IntRange(1), default=224, show_default=True,
+              help="Side of the resized square pictures (the authors used 224).")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Resizing processes [default: CPU count].")
+@click.option("--min-count", type=click.IntRange(1), default=None,
+              help="mirflickr25k: keep the tags found in at least this many images [default: 20].")
+@click.option("--tag-folder", type=click.Choice(["tags", "tags_raw"]), default=None,
+              help="mirflickr25k: the tag files to read, meta/tags or meta/tags_raw [default: tags].")
+@click.option("--concepts", type=click.Choice(["10", "21"]), default=None,
+              help="nus-wide: the 10 or 21 most frequent concepts [default: 21, DCMH's].")
+@click.option("--drop-empty-text", is_flag=True, default=None,
+              help="nus-wide: also drop the pictures with none of the 1000 tags.")
+@click.option("--words", type=click.IntRange(1), default=None,
+              help="iapr-tc12: size of the caption vocabulary [default: 2912].")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@reports_errors
+def prepare(dataset, raw, output, image_size, workers, progress, **protocol):
+    """Build DATASET from its public raw release in --raw into --output, under the published
+    protocol (MIRFLICKR-25K, NUS-WIDE or IAPR TC-12): pictures resized to 224×224 in parallel,
+    bag-of-words texts and labels in a MATLAB v7.3 file that `dcmh-tf fit --dataset DATASET
+    --data-path` reads. An interrupted run resumes where it stopped."""
+    from dcmh_tf.data.prepare import prepare_dataset
+
+    options = {name: value for name, value in protocol.items() if value is not None}
+    for name in options:
+        if PREPARE_OPTIONS[name] != dataset:
+            raise click.UsageError(f"--{name.replace('_', '-')} applies to {PREPARE_OPTIONS[name]}, not {dataset}.")
+    if "concepts" in options:
+        options["concepts"] = int(options["concepts"])
+    record = prepare_dataset(dataset, raw, output, options=options, image_size=image_size, workers=workers,
+                             progress=progress)
+    path = f"{output}/{record['file']}"
+    click.echo(f"{path}: {record['pairs']} pairs, {record['image_size']}×{record['image_size']} pictures, "
+               f"{record['text_dim']}-d texts, {record['labels']} labels"
+               + (f" ({record['resumed']})" if "resumed" in record else f", {record['seconds']} s"))
+    skipped = sum(entry["count"] for entry in record["skipped"].values())
+    if skipped:
+        click.echo(f"  skipped or irregular: {skipped} (listed in {output}/{record['file'][:-4]}.json)")
+    click.echo(f"  train: dcmh-tf fit --dataset {dataset} --data-path {path}")
