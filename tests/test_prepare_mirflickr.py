@@ -92,7 +92,8 @@ def test_tags_raw_folder_is_read_when_asked(raw):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda raw: (raw / "mirflickr25k_annotations_v080/water.txt").unlink(), "the annotation files water.txt are missing"),
+    (lambda raw: (raw / "mirflickr25k_annotations_v080/water.txt").unlink(),
+     "the annotation files water.txt are missing"),
     (lambda raw: (raw / "mirflickr25k_annotations_v080/dog.txt").write_text("5\nfive\n"),
      "dog.txt:2: expected an image number, received 'five'"),
     (lambda raw: shutil.rmtree(raw / "mirflickr/meta"), "cannot find the MIRFLICKR-25K release"),

@@ -64,7 +64,8 @@ class Selection:
 
     def __post_init__(self):
         rows = {len(self.image_paths), len(self.items), len(self.texts), len(self.labels)}
-        if len(rows) != 1 or self.texts.shape[1] != len(self.vocabulary) or self.labels.shape[1] != len(self.label_names):
+        columns_named = self.texts.shape[1] == len(self.vocabulary) and self.labels.shape[1] == len(self.label_names)
+        if len(rows) != 1 or not columns_named:
             raise DataError(f"{self.stem}: inconsistent selection (rows {sorted(rows)}, text columns "
                             f"{self.texts.shape[1]} for {len(self.vocabulary)} words, label columns "
                             f"{self.labels.shape[1]} for {len(self.label_names)} names).")

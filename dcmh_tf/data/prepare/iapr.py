@@ -125,7 +125,8 @@ def read_iapr(raw, *, words: int = WORDS, warn: Callable[[str], None] = warn_on_
     )
 
 
-def read_region_labels(benchmark: Path, ids: set[str], problems: Problems) -> tuple[dict[str, set[int]], dict[int, str]]:
+def read_region_labels(benchmark: Path, ids: set[str],
+                       problems: Problems) -> tuple[dict[str, set[int]], dict[int, str]]:
     """image id -> its SAIAPR label numbers (of the images in `ids`), and label number -> name."""
     names = {}
     for line_number, line in enumerate(read_text(benchmark / "wlist.txt").splitlines(), 1):
@@ -137,7 +138,8 @@ def read_region_labels(benchmark: Path, ids: set[str], problems: Problems) -> tu
         names[int(parts[0])] = parts[1] if len(parts) > 1 else ""
     label_files = sorted((benchmark / "saiapr_tc-12").glob("*/labels.txt"))
     if not label_files:
-        raise DataError(f"{benchmark / 'saiapr_tc-12'}: no <NN>/labels.txt; expected the SAIAPR TC-12 benchmark folders.")
+        raise DataError(f"{benchmark / 'saiapr_tc-12'}: no <NN>/labels.txt; expected the SAIAPR TC-12 benchmark "
+                        f"folders.")
     labels: dict[str, set[int]] = {}
     for path in label_files:
         for line_number, line in enumerate(read_text(path).splitlines(), 1):

@@ -51,7 +51,8 @@ def read_nuswide(raw, *, concepts: int = 21, drop_empty_text: bool = False, prog
     if concepts not in CONCEPT_CHOICES:
         raise DataError(f"concepts: expected 10 or 21 (the published protocols), received {concepts!r}.")
     raw = Path(raw)
-    image_list = find_folder(raw, ("ImageList", ""), "Imagelist.txt", "NUS-WIDE image list (ImageList.zip)") / "Imagelist.txt"
+    image_list = find_folder(raw, ("ImageList", ""), "Imagelist.txt", "NUS-WIDE image list (ImageList.zip)")
+    image_list = image_list / "Imagelist.txt"
     tag_folder = find_folder(raw, ("NUS_WID_Tags", ""), "AllTags1k.txt", "NUS-WIDE tags (NUS_WID_Tags.zip)")
     label_folder = find_folder(raw, ("Groundtruth/AllLabels", "AllLabels"), "Labels_sky.txt",
                                "NUS-WIDE ground truth (Groundtruth.zip: Groundtruth/AllLabels/Labels_<concept>.txt)")
@@ -111,7 +112,8 @@ def read_tag_rows(path: Path, n: int, keep: np.ndarray, *, progress: bool = True
     out = 0
     line_number = 0
     with open(path, "rb") as f:
-        for line_number, line in enumerate(tqdm(f, total=n, desc="tags", unit="line", disable=None if progress else True)):
+        lines = tqdm(f, total=n, desc="tags", unit="line", disable=None if progress else True)
+        for line_number, line in enumerate(lines):
             if line_number >= n:
                 raise DataError(f"{path}: more than the {n} lines of the image list; the files do not belong together.")
             if not keep[line_number]:
