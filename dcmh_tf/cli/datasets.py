@@ -11,7 +11,7 @@ from dcmh_tf.config import DATASETS
 
 @main.group()
 def datasets() -> None:
-    """Inspect dataset files (the authors' .mat files, pre-extracted features)."""
+    """Inspect dataset files (the authors' .mat files, pre-extracted features); prepare them from the raw releases."""
 
 
 @datasets.command()
@@ -65,7 +65,7 @@ PREPARE_OPTIONS = {"min_count": "mirflickr25k", "tag_folder": "mirflickr25k", "c
 @datasets.command()
 @click.argument("dataset", type=click.Choice(["mirflickr25k", "nus-wide", "iapr-tc12"]))
 @click.option("--raw", required=True, type=click.Path(file_okay=False),
-              help="Folder holding the unpacked public release (see the layouts in the help of each reader).")
+              help="Folder holding the unpacked public release (layouts listed above).")
 @click.option("--output", required=True, type=click.Path(file_okay=False),
               help="Folder for the prepared .mat file, its vocabulary, labels, record and checksums.")
 @click.option("--image-size", type=click.IntRange(1), default=224, show_default=True,
@@ -87,7 +87,18 @@ def prepare(dataset, raw, output, image_size, workers, progress, **protocol):
     """Build DATASET from its public raw release in --raw into --output, under the published
     protocol (MIRFLICKR-25K, NUS-WIDE or IAPR TC-12): pictures resized to 224×224 in parallel,
     bag-of-words texts and labels in a MATLAB v7.3 file that `dcmh-tf fit --dataset DATASET
-    --data-path` reads. An interrupted run resumes where it stopped."""
+    --data-path` reads. An interrupted run resumes where it stopped.
+
+    \b
+    The archives unpacked in --raw as they come:
+      mirflickr25k  mirflickr/im*.jpg, mirflickr/meta/tags/tags*.txt,
+                    mirflickr25k_annotations_v080/<concept>.txt (or annotations/)
+      nus-wide      ImageList/Imagelist.txt, Flickr/<folder>/<file>.jpg,
+                    NUS_WID_Tags/AllTags1k.txt and TagList1k.txt,
+                    Groundtruth/AllLabels/Labels_<concept>.txt
+      iapr-tc12     iaprtc12/images/, iaprtc12/annotations_complete_eng/,
+                    saiaprtc12ok/benchmark/wlist.txt and saiapr_tc-12/<NN>/labels.txt
+    """
     from dcmh_tf.data.prepare import prepare_dataset
 
     options = {name: value for name, value in protocol.items() if value is not None}

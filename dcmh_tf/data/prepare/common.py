@@ -70,7 +70,9 @@ class Selection:
                             f"{self.texts.shape[1]} for {len(self.vocabulary)} words, label columns "
                             f"{self.labels.shape[1]} for {len(self.label_names)} names).")
         if not self.image_paths:
-            raise DataError(f"{self.stem}: no pair is left under the protocol ({self.protocol}); check the release.")
+            counts = ", ".join(f"{key} {value}" for key, value in self.protocol.items() if isinstance(value, int))
+            raise DataError(f"{self.stem}: no pair is left under the protocol ({counts}); check the release in "
+                            f"--raw and the protocol's options.")
 
 
 def load_resized(path, size: int) -> np.ndarray:
