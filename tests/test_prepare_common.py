@@ -89,12 +89,17 @@ def test_an_interrupted_run_resumes_with_the_shards_left(raw, tmp_path, monkeypa
     assert arrays_of(tmp_path / "out")["images"].shape == (8, 8, 3, 5)  # as MATLAB sees it
 
 
-def test_unreadable_pictures_are_skipped_and_reported(raw, tmp_path, capsys):
-    (raw / "mirflickr" / "im3.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+@pytest.mark.parametrize("damage, reason", [
+    (lambda data: b"\xff\xd8 not really a JPEG", "UnidentifiedImageError"),
+    (lambda data: data[:len(data) // 2], "OSError: "),  # PIL: "Truncated File Read" or "image file is truncated"
+])
+def test_unreadable_pictures_are_skipped_and_reported(raw, tmp_path, capsys, damage, reason):
+    picture = raw / "mirflickr" / "im3.jpg"
+    picture.write_bytes(damage(picture.read_bytes()))
     record = common.write_release(selection_of(raw), tmp_path / "out", image_size=8, workers=1, progress=False)
     assert record["pairs"] == 4
     (entry,) = record["skipped"][common.UNREADABLE]["paths"]
-    assert entry.startswith(str(raw / "mirflickr" / "im3.jpg") + " (UnidentifiedImageError")
+    assert entry.startswith(f"{picture} ({reason}")
     assert f"1 {common.UNREADABLE}: {raw / 'mirflickr' / 'im3.jpg'}" in capsys.readouterr().err
     arrays = arrays_of(tmp_path / "out")
     assert arrays["images"].shape == (8, 8, 3, 4)  # as MATLAB sees it
