@@ -17,7 +17,9 @@ The pictures are resized in shards of a few hundred by a pool of processes, each
 to a work folder atomically (temporary name, then rename), so a re-run after an interruption
 resizes only the shards not yet there; the .mat file is assembled from the shards one at a time
 (never all pictures in memory) and the work folder removed at the end. A re-run whose output is
-complete and was made with the same inputs and options does nothing.
+complete and was made with the same inputs and options does nothing. Disk: the shards and the
+.mat file are both there while the .mat is written, twice the output's size at the peak
+(147 KiB per 224×224 picture: ~2.8 GiB for MIRFLICKR-25K, ~27 GiB for NUS-WIDE TC-21).
 """
 
 from __future__ import annotations
