@@ -1,0 +1,35 @@
+"""Shallow cross-modal hashing baselines of the DCMH paper's tables, in NumPy/SciPy.
+
+Each learns one linear hash function per modality from paired training features (and, when
+supervised, labels); see `common.CrossModalHasher`. `BASELINES` maps a method's name to its class:
+
+    hasher = make_baseline("scm-seq", bits=16, seed=0).fit(images, texts, labels)
+    image_codes = hasher.encode_images(query_images)      # (n, 16) int8 ±1
+"""
+
+from __future__ import annotations
+
+from dcmh_tf.baselines.cca_itq import CcaItq
+from dcmh_tf.baselines.cmfh import Cmfh
+from dcmh_tf.baselines.common import CrossModalHasher, zscore_columns
+from dcmh_tf.baselines.scm import ScmSeq
+from dcmh_tf.baselines.seph import SephLin
+from dcmh_tf.errors import ConfigError
+
+BASELINES: dict[str, type[CrossModalHasher]] = {
+    "cca-itq": CcaItq,
+    "cmfh": Cmfh,
+    "scm-seq": ScmSeq,
+    "seph-lin": SephLin,
+}
+
+
+def make_baseline(name: str, bits: int, seed: int = 0, **options) -> CrossModalHasher:
+    """An unfitted baseline by its registry name (see `BASELINES`), with the paper's defaults
+    unless `options` override them."""
+    if name not in BASELINES:
+        raise ConfigError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}.")
+    return BASELINES[name](bits, seed=seed, **options)
+
+
+__all__ = ["BASELINES", "CrossModalHasher", "make_baseline", "zscore_columns", "CcaItq", "Cmfh", "ScmSeq", "SephLin"]

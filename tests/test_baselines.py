@@ -1,0 +1,153 @@
+"""The shallow baselines: known answers on tiny data, the linear algebra they share, input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+from dcmh_tf.baselines import BASELINES, make_baseline, zscore_columns
+from dcmh_tf.baselines.common import inverse_sqrt, itq_rotation, regularized_covariance, top_correlated_directions
+from dcmh_tf.baselines.scm import semantic_cross_covariance
+from dcmh_tf.baselines.seph import kl_objective, semantic_affinities
+from dcmh_tf.errors import ConfigError, DataError
+from dcmh_tf.metrics import mean_average_precision
+
+SUPERVISED = [name for name, cls in BASELINES.items() if cls.supervised]
+
+
+def two_clusters(n: int, seed: int):
+    """Two classes, well apart in both modalities (fixed centres, per-call noise)."""
+    rng = np.random.default_rng(seed)
+    classes = np.arange(n) % 2
+    image_centres = np.random.default_rng(100).standard_normal((2, 6)) * 3
+    text_centres = np.random.default_rng(101).standard_normal((2, 4)) * 3
+    images = image_centres[classes] + 0.3 * rng.standard_normal((n, 6))
+    texts = text_centres[classes] + 0.3 * rng.standard_normal((n, 4))
+    return images, texts, np.eye(2)[classes]
+
+
+def cross_modal_maps(hasher, queries, database) -> tuple[float, float]:
+    (q_images, q_texts, q_labels), (db_images, db_texts, db_labels) = queries, database
+    i2t = mean_average_precision(hasher.encode_images(q_images), hasher.encode_texts(db_texts), q_labels, db_labels)
+    t2i = mean_average_precision(hasher.encode_texts(q_texts), hasher.encode_images(db_images), q_labels, db_labels)
+    return i2t, t2i
+
+
+@pytest.mark.parametrize("name", list(BASELINES))
+@pytest.mark.parametrize("bits", [1, 8])
+def test_separable_clusters_are_retrieved_perfectly(name, bits):
+    train, queries = two_clusters(40, seed=0), two_clusters(10, seed=1)
+    hasher = make_baseline(name, bits, seed=0).fit(*train)
+    # Every same-class item ranks before every other one in both directions: MAP exactly 1.
+    assert cross_modal_maps(hasher, queries, train) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_codes_are_plus_minus_one_of_the_right_shape_and_reproducible(name):
+    images, texts, labels = two_clusters(30, seed=2)
+    first = make_baseline(name, 12, seed=5).fit(images, texts, labels)
+    again = make_baseline(name, 12, seed=5).fit(images, texts, labels)
+    for encode, features in ((first.encode_images, images[:7]), (first.encode_texts, texts[:7])):
+        codes = encode(features)
+        assert codes.shape == (7, 12) and codes.dtype == np.int8
+        assert set(np.unique(codes)) <= {-1, 1}
+    np.testing.assert_array_equal(first.encode_images(images), again.encode_images(images))
+    np.testing.assert_array_equal(first.encode_texts(texts), again.encode_texts(texts))
+
+
+def nuisance_and_label_factors(n: int, seed: int):
+    """A strong factor shared by both modalities that has nothing to do with the labels (perfectly
+    correlated across modalities), and a weaker, noisier shared factor that is the label."""
+    rng = np.random.default_rng(seed)
+    classes = np.arange(n) % 2
+    nuisance = rng.standard_normal(n) * 5
+    label_factor = np.where(classes == 1, 1.0, -1.0)
+    images = np.column_stack([nuisance, label_factor + 0.3 * rng.standard_normal(n), rng.standard_normal(n)])
+    texts = np.column_stack([nuisance, label_factor + 0.3 * rng.standard_normal(n)])
+    return images, texts, np.eye(2)[classes]
+
+
+@pytest.mark.parametrize("name", SUPERVISED)
+def test_supervised_baselines_find_the_labelled_factor_that_cca_misses(name):
+    train, queries = nuisance_and_label_factors(80, seed=0), nuisance_and_label_factors(20, seed=1)
+    supervised = cross_modal_maps(make_baseline(name, 1).fit(*train), queries, train)
+    unsupervised = cross_modal_maps(make_baseline("cca-itq", 1).fit(*train), queries, train)
+    assert min(supervised) > 0.95
+    assert max(unsupervised) < 0.75  # its one bit follows the perfectly correlated nuisance
+
+
+def test_canonical_correlation_of_one_dimension_is_pearsons():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 1))
+    y = -0.6 * x + 0.8 * rng.standard_normal((200, 1))
+    x, y = x - x.mean(), y - y.mean()
+    _, _, correlation = top_correlated_directions(
+        x.T @ y, inverse_sqrt(regularized_covariance(x, 0.0)), inverse_sqrt(regularized_covariance(y, 0.0)), 1)
+    assert correlation[0] == pytest.approx(abs(np.corrcoef(x[:, 0], y[:, 0])[0, 1]), rel=1e-9)
+
+
+def test_itq_finds_the_rotation_of_a_rotated_hypercube():
+    # The four vertices of the square, rotated by 30°: ITQ must rotate them back onto vertices.
+    vertices = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]], float).repeat(5, axis=0)
+    angle = np.pi / 6
+    turned = vertices @ np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    rotation = itq_rotation(turned, iterations=50, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(rotation.T @ rotation, np.eye(2), atol=1e-12)
+    rotated = turned @ rotation
+    np.testing.assert_allclose(rotated, np.sign(rotated), atol=1e-9)  # zero quantization loss
+
+
+def test_scm_semantic_cross_covariance_equals_the_explicit_n_by_n_form():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((9, 3)), rng.standard_normal((9, 2))
+    labels = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1],
+                       [0, 0, 1], [1, 1, 1], [0, 1, 1], [1, 0, 0]], float)
+    unit = labels / np.linalg.norm(labels, axis=1, keepdims=True)
+    similarity = 2 * unit @ unit.T - 1  # the paper's S: cosine similarity scaled to [-1, 1]
+    np.testing.assert_allclose(semantic_cross_covariance(x, y, labels, bits=4), 4 * x.T @ similarity @ y, atol=1e-12)
+
+
+def test_cmfh_objective_never_increases():
+    images, texts, labels = two_clusters(30, seed=3)
+    hasher = make_baseline("cmfh", 6, seed=1, iterations=30, tolerance=0.0).fit(images, texts, labels)
+    steps = np.diff(hasher.objectives)
+    assert len(hasher.objectives) == 30 and np.all(steps <= 1e-9 * hasher.objectives[0])
+
+
+def test_seph_affinities_and_gradient():
+    labels = np.array([[1, 0], [1, 0], [0, 1], [1, 1]], float)
+    p = semantic_affinities(labels)
+    # cosines: (0,1) 1, (0,2) 0, (0,3) (1,3) (2,3) 1/√2, (1,2) 0; each pair twice
+    total = 2 * (1 + 3 / np.sqrt(2))
+    assert p[0, 1] == pytest.approx(1 / total) and p[2, 3] == pytest.approx(1 / np.sqrt(2) / total)
+    assert p[0, 2] == 0 and np.all(np.diag(p) == 0) and p.sum() == pytest.approx(1)
+    start = np.random.default_rng(0).standard_normal(4 * 3)
+    error = scipy.optimize.check_grad(lambda h: kl_objective(h, p, 3, 0.5)[0], lambda h: kl_objective(h, p, 3, 0.5)[1],
+                                      start)
+    assert error < 1e-6
+
+
+def test_zscore_uses_the_given_rows_and_is_idempotent():
+    matrix = np.array([[1.0, 5.0], [3.0, 5.0], [100.0, 7.0]])
+    scaled = zscore_columns(matrix, np.array([0, 1]))
+    # rows 0 and 1: column 0 has mean 2, std 1; column 1 is constant there (only centred)
+    np.testing.assert_allclose(scaled, [[-1.0, 0.0], [1.0, 0.0], [98.0, 2.0]])
+    np.testing.assert_allclose(zscore_columns(scaled, np.array([0, 1])), scaled)
+
+
+def test_bad_inputs_are_refused():
+    images, texts, labels = two_clusters(10, seed=0)
+    with pytest.raises(ConfigError, match="bits must be a positive integer, received 0"):
+        make_baseline("cca-itq", 0)
+    with pytest.raises(ConfigError, match="unknown baseline 'itq'; expected one of cca-itq"):
+        make_baseline("itq", 8)
+    with pytest.raises(DataError, match="one row per pair, received 10, 9 and 10 rows"):
+        make_baseline("scm-seq", 4).fit(images, texts[:9], labels)
+    with pytest.raises(ConfigError, match="not fitted"):
+        make_baseline("cmfh", 4).encode_images(images)
+    hasher = make_baseline("cmfh", 4).fit(images, texts, labels)
+    with pytest.raises(DataError, match="expected 4 dimensions"):
+        hasher.encode_texts(images)
+    with pytest.raises(DataError, match="finite"):
+        make_baseline("cca-itq", 4).fit(np.full_like(images, np.nan), texts, labels)
