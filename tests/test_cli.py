@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from dcmh_tf.cli import main
 
-TINY = ["--bits", "8", "--hidden", "32", "--epochs", "1", "--batch-size", "8", "--n-query", "8", "--n-train", "16",
+TINY = ["--bits", "8", "--hidden", "32", "--epochs", "1", "--batch-size", "8", "--n-query", "8", "--n-train", "16", "--no-jit",
         "--no-progress"]
 
 

@@ -19,7 +19,7 @@ def run_path(tmp_path_factory):
     from dcmh_tf.config import resolve_config
     from dcmh_tf.training import fit
 
-    config = resolve_config("demo", bits=8, hidden=32, epochs=1, batch_size=64, n_query=8, n_train=16, seed=3)
+    config = resolve_config("demo", bits=8, hidden=32, epochs=1, batch_size=64, n_query=8, n_train=16, seed=3, jit=False)
     path = tmp_path_factory.mktemp("eval") / "run"
     fit(config, path, progress=False, echo=lambda message: None)
     return path

@@ -10,7 +10,7 @@ from dcmh_tf.cli import main
 from dcmh_tf.data.images import to_matlab_layout
 from dcmh_tf.data.matfile import write_mat_v73
 
-TINY = ["--bits", "8", "--hidden", "32", "--epochs", "1", "--batch-size", "8", "--no-progress"]
+TINY = ["--bits", "8", "--hidden", "32", "--epochs", "1", "--batch-size", "8", "--no-jit", "--no-progress"]
 
 
 @pytest.fixture
