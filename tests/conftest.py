@@ -18,7 +18,8 @@ def tiny_config():
     from dcmh_tf.config import resolve_config
 
     return resolve_config(
-        "demo", bits=8, hidden=32, epochs=3, batch_size=8, n_query=8, n_train=16, lr=1e-3, lr_end=1e-4, seed=3
+        "demo", bits=8, hidden=32, epochs=3, batch_size=8, n_query=8, n_train=16, lr=1e-3, lr_end=1e-4, seed=3,
+        jit=False,  # XLA compilation costs more than these tiny runs; test_training covers the jit path
     )
 
 
@@ -27,3 +28,24 @@ def shared_data():
     if not SHARED_DATA.exists():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def write_features_file():
+    """Writes a train/test features file (48 train, 12 test pairs, 4 classes) with raw values far
+    from z-scores: SIFT-like image features around 0.05 with one constant column (3), text features
+    around -7 with spread 3, all multiplied by `scale`. Returns (images, texts) as stored, train first."""
+    import numpy as np
+
+    def write(path, scale: float = 1.0):
+        rng = np.random.default_rng(7)
+        labels = rng.integers(0, 4, 60)
+        images = 0.01 * (rng.normal(size=(4, 20))[labels] + rng.normal(size=(60, 20))) + 0.05
+        images[:, 3] = 0.02
+        texts = 3.0 * (rng.normal(size=(4, 6))[labels] + rng.normal(size=(60, 6))) - 7
+        images, texts = (scale * images).astype(np.float32), (scale * texts).astype(np.float32)
+        np.savez(path, I_tr=images[:48], I_te=images[48:], T_tr=texts[:48], T_te=texts[48:],
+                 L_tr=labels[:48], L_te=labels[48:])
+        return images, texts
+
+    return write

@@ -28,7 +28,7 @@ def exported(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("export")
     config = resolve_config(
-        "demo", bits=8, hidden=32, epochs=3, batch_size=8, n_query=8, n_train=16, lr=1e-3, lr_end=1e-4, seed=3
+        "demo", bits=8, hidden=32, epochs=3, batch_size=8, n_query=8, n_train=16, lr=1e-3, lr_end=1e-4, seed=3, jit=False,
     )
     run, _ = training.fit(config, root / "run", progress=False, echo=lambda message: None)
     result = CliRunner().invoke(main, ["export", str(run.path), "--format", "all", "--output", str(root / "out"),
@@ -234,32 +234,42 @@ def test_a_folder_that_is_not_a_run(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_feature_run_without_vocabulary_exports_plain_signatures(tmp_path):
-    """A run on pre-extracted image features and an unnamed bag of words: no image_bytes and no
-    tags signature, said in the output, and the plain signatures still match Keras."""
-    from dcmh_tf.data.paired import PairedData, random_split
-    from dcmh_tf.models import make_encoders
+def test_feature_run_exports_take_raw_features_and_plain_signatures(tmp_path, write_features_file):
+    """A trained run on pre-extracted features (raw values far from z-scores): the exported models
+    take raw features and give the codes of the run's evaluation path, because the training rows'
+    statistics are weights of the encoders; no image_bytes and no tags signature, said in the output."""
+    from dcmh_tf import training
+    from dcmh_tf.evaluation import encode_codes
 
-    rng = np.random.default_rng(0)
-    data = PairedData(name="features-demo", images=rng.normal(size=(24, 12)).astype(np.float32),
-                      texts=(rng.random((24, 10)) < 0.3).astype(np.float32),
-                      labels=rng.integers(0, 2, size=(24, 3)), image_kind="features")
-    config = resolve_config("demo", dataset="features", image_encoder="mlp", bits=12, hidden=16, n_query=4, n_train=8)
-    run = RunDirectory.create(tmp_path / "run", config, random_split(24, 4, 8, seed=0), data)
-    image, text = make_encoders(config, 12, 10)
-    run.save_checkpoint(image, text, {"epochs_done": np.array(0)})
+    images, texts = write_features_file(tmp_path / "f.npz")
+    config = resolve_config("wiki", dataset="features", data_path=str(tmp_path / "f.npz"), bits=12, hidden=16, epochs=2,
+                            batch_size=16, seed=0)
+    run, _ = training.fit(config, tmp_path / "run", progress=False, echo=lambda message: None)
+    image, text, _ = RunDirectory.open(run.path).restore_encoders()
 
     result = CliRunner().invoke(main, ["export", str(run.path), "--output", str(tmp_path / "out"), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "no 'image_bytes' signature for dcmh_image: the image encoder takes pre-extracted features" in result.output
-    assert "no 'tags' signature for dcmh_text: dataset 'features-demo' has no tag vocabulary" in result.output
-    for modality, model, inputs in (("image", image, data.images[:7]), ("text", text, data.texts[:1])):
+    assert "no 'tags' signature for dcmh_text: dataset 'features' has no tag vocabulary" in result.output
+    queries = run.load_split().query
+    for modality, model, raw, rows in (("image", image, images, queries[:7]), ("text", text, texts, queries[:1])):
+        inputs = raw[rows]
+        # by hand: z-score with the raw training rows' statistics (std 1 for a constant column), then the MLP
+        mean, std = raw[:48].mean(0, dtype=np.float64), raw[:48].std(0, dtype=np.float64)
+        std[std < 1e-12] = 1
+        kernel1, bias1, kernel2, bias2 = (model.get_layer(name).get_weights()[k] for name in ("full1", "full2") for k in (0, 1))
+        by_hand = np.maximum((inputs - mean) / std @ kernel1 + bias1, 0) @ kernel2 + bias2
+        unscaled = np.maximum(inputs @ kernel1 + bias1, 0) @ kernel2 + bias2
+        assert np.abs(by_hand - unscaled).max() > 0.1  # the standardisation matters on these inputs
         loaded = tf.saved_model.load(str(tmp_path / "out" / f"dcmh_{modality}" / "1"))
         assert list(loaded.signatures) == ["serving_default"]
         outputs = loaded.signatures["serving_default"](**{modality: tf.constant(inputs)})
-        assert_matches_keras({key: value.numpy() for key, value in outputs.items()}, model, inputs)
-        assert outputs["packed"].shape == (len(inputs), 2)  # 12 bits: two bytes, the last half padding
+        outputs = {key: value.numpy() for key, value in outputs.items()}
         session = onnxruntime.InferenceSession(str(tmp_path / "out" / "onnx" / "1" / f"dcmh_{modality}.onnx"))
         names = [output.name for output in session.get_outputs()]
-        assert_matches_keras(dict(zip(names, session.run(names, {modality: inputs}))), model, inputs)
+        for exported in (outputs, dict(zip(names, session.run(names, {modality: inputs})))):
+            assert_matches_keras(exported, model, inputs)
+            np.testing.assert_allclose(exported["features"], by_hand, atol=1e-4)
+            np.testing.assert_array_equal(exported["codes"], encode_codes(model, raw, rows))  # evaluation's codes
+        assert outputs["packed"].shape == (len(inputs), 2)  # 12 bits: two bytes, the last half padding
     assert json.loads((run.path / "inputs.json").read_text())["tag_vocabulary"] is None

@@ -41,7 +41,6 @@ def test_epoch_visits_every_point_and_updates_codes(tiny_config):
 
 
 def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_config, tmp_path):
-    pass  # DETERMINISM_PROBE
     straight = tmp_path / "straight"
     fit(tiny_config, straight, progress=False, echo=lambda message: None)
 
@@ -65,6 +64,23 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_config, tmp_
     for a, b in zip(weights_a, weights_b):
         np.testing.assert_allclose(a, b, atol=1e-6)
     assert json.loads((straight / "metrics.json").read_text())["map_i2t"] == pytest.approx(metrics["map_i2t"])
+
+
+def test_xla_steps_compute_what_the_plain_steps_compute(tiny_config):
+    # The demo preset trains with jit=True; the other tests use plain tf.function steps (faster to build).
+    results = {}
+    for jit in (False, True):
+        config = tiny_config.replace(jit=jit)
+        data = load_dataset(config)
+        split = make_split(config, data)
+        keras.utils.set_random_seed(0)
+        trainer = DcmhTrainer(config, data, split, *make_encoders(config, data.image_dim, data.text_dim))
+        stats = trainer.train_epoch(0, progress=False)
+        results[jit] = stats, trainer.buffers["image"].numpy(), trainer.buffers["text"].numpy()
+    (stats_plain, f_plain, g_plain), (stats_xla, f_xla, g_xla) = results[False], results[True]
+    np.testing.assert_allclose(f_xla, f_plain, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(g_xla, g_plain, rtol=1e-4, atol=1e-4)
+    assert stats_xla["image/total"] == pytest.approx(stats_plain["image/total"], rel=1e-4)
 
 
 def test_run_directory_contents(tiny_config, tmp_path):
@@ -109,19 +125,6 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
         RunDirectory.open(tmp_path)
 
 
-def write_features_file(path, scale=1.0):
-    """A train/test features file with raw values far from z-scores: SIFT-like image features
-    around 0.05 with one constant column, text features around -7 with spread 3."""
-    rng = np.random.default_rng(7)
-    labels = rng.integers(0, 4, 60)
-    images = 0.01 * (rng.normal(size=(4, 20))[labels] + rng.normal(size=(60, 20))) + 0.05
-    images[:, 3] = 0.02
-    texts = 3.0 * (rng.normal(size=(4, 6))[labels] + rng.normal(size=(60, 6))) - 7
-    images, texts = (scale * images).astype(np.float32), (scale * texts).astype(np.float32)
-    np.savez(path, I_tr=images[:48], I_te=images[48:], T_tr=texts[:48], T_te=texts[48:], L_tr=labels[:48], L_te=labels[48:])
-    return images, texts
-
-
 def features_config(path, **overrides):
     from dcmh_tf.config import resolve_config
 
@@ -129,7 +132,8 @@ def features_config(path, **overrides):
     return resolve_config("wiki", **{**settings, **overrides})
 
 
-def test_features_run_encoders_take_raw_features_and_reproduce_the_training_codes(tmp_path, monkeypatch):
+def test_features_run_encoders_take_raw_features_and_reproduce_the_training_codes(tmp_path, monkeypatch,
+                                                                                   write_features_file):
     """Encoders rebuilt from the run directory alone, fed the file's raw features, give the codes
     of training's own evaluation: the standardisation travels inside the encoders."""
     from dcmh_tf import training
@@ -162,7 +166,7 @@ def test_features_run_encoders_take_raw_features_and_reproduce_the_training_code
     assert (again["map_i2t"], again["map_t2i"]) == (metrics["map_i2t"], metrics["map_t2i"])
 
 
-def test_resumed_features_run_keeps_the_statistics_of_its_checkpoint(tmp_path):
+def test_resumed_features_run_keeps_the_statistics_of_its_checkpoint(tmp_path, write_features_file):
     write_features_file(tmp_path / "f.npz")
     run, _ = fit(features_config(tmp_path / "f.npz", epochs=1), tmp_path / "run", progress=False, echo=lambda m: None)
     image, _, _ = run.restore_encoders()
