@@ -66,6 +66,7 @@ class Config:
     weight_decay: float = 5e-4
     seed: int = 0
     eval_every: int = 0  # evaluate MAP every k epochs (0: only at the end)
+    mixed_precision: bool = False  # float16 compute in conv and dense layers; float32 outputs, buffers, loss
 
     def validate(self) -> "Config":
         """Raise `ConfigError` naming the first bad field; return self when all is well."""
@@ -118,6 +119,8 @@ class Config:
                 f"pretrained holds CNN-F weights, which the {self.image_encoder} image encoder cannot take; "
                 f"drop --pretrained or use image_encoder 'cnnf'."
             )
+        if not isinstance(self.mixed_precision, bool):
+            raise ConfigError(f"mixed_precision must be true or false, received {self.mixed_precision!r}.")
         if not isinstance(self.flip, bool):
             raise ConfigError(f"flip must be true or false, received {self.flip!r}.")
         if self.image_encoder == "cnnf" and self.image_size < 59:

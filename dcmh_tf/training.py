@@ -28,6 +28,7 @@ from dcmh_tf.evaluation import evaluate_encoders
 from dcmh_tf.losses import dcmh_batch_loss, label_similarity
 from dcmh_tf.models import adapt_standardization, make_encoders
 from dcmh_tf.models.cnnf import load_matconvnet_weights
+from dcmh_tf.models.precision import with_mixed_precision
 from dcmh_tf.run_directory import RunDirectory
 
 PHASES = ("image", "text")
@@ -37,8 +38,11 @@ def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
     """The optimizer of one network; weight decay is applied by the optimizer (decoupled)."""
     weight_decay = config.weight_decay or None
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=config.lr, weight_decay=weight_decay)
-    return keras.optimizers.Adam(learning_rate=config.lr, weight_decay=weight_decay)
+        optimizer = keras.optimizers.SGD(learning_rate=config.lr, weight_decay=weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=config.lr, weight_decay=weight_decay)
+    # float16 gradients underflow without loss scaling; the wrapper skips steps that overflow
+    return keras.optimizers.LossScaleOptimizer(optimizer) if config.mixed_precision else optimizer
 
 
 class DcmhTrainer:
@@ -91,7 +95,8 @@ class DcmhTrainer:
                     outputs, other, tf.gather(self.codes, positions), similarity, rest_sum,
                     config.gamma, config.eta, config.loss_normalization,
                 )
-            gradients = tape.gradient(terms["total"], variables)
+                scaled = optimizer.scale_loss(terms["total"])  # the loss itself unless mixed precision
+            gradients = tape.gradient(scaled, variables)
             optimizer.apply_gradients(zip(gradients, variables))
             own.scatter_nd_update(positions[:, None], outputs)
             return terms
@@ -195,6 +200,8 @@ def fit(
         run = RunDirectory.create(output, config, split, data)
     keras.utils.set_random_seed(config.seed)
     image_encoder, text_encoder = make_encoders(config, data.image_dim, data.text_dim)
+    if config.mixed_precision:
+        image_encoder, text_encoder = with_mixed_precision(image_encoder), with_mixed_precision(text_encoder)
     trainer = DcmhTrainer(config, data, split, image_encoder, text_encoder)
     if resume and run.has_checkpoint():
         trainer.restore(run.load_checkpoint(image_encoder, text_encoder))

@@ -23,7 +23,7 @@ OVERRIDES = {
     "epochs": "epochs", "batch_size": "batch_size", "optimizer": "optimizer", "lr": "lr", "lr_end": "lr_end",
     "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every",
     "images_key": "images_key", "texts_key": "texts_key", "labels_key": "labels_key", "flip": "flip",
-    "feature_scaling": "feature_scaling", "pretrained": "pretrained",
+    "feature_scaling": "feature_scaling", "pretrained": "pretrained", "mixed_precision": "mixed_precision",
 }
 
 
@@ -69,6 +69,9 @@ OVERRIDES = {
 @click.option("--pretrained", type=click.Path(exists=True, dir_okay=False, resolve_path=True), default=None,
               help="MatConvNet's imagenet-vgg-f.mat (or its .npz from scripts/convert_vggf.py): start conv1-full7 and "
                    "the mean image of CNN-F from ImageNet (needs --image-size 224 --hidden 4096 --pixel-scale 1).")
+@click.option("--mixed-precision/--no-mixed-precision", default=None,
+              help="float16 compute in the conv and dense layers, float32 outputs, buffers and loss, with loss "
+                   "scaling (fast on GPUs with tensor cores; slow on most CPUs) [default: no].")
 @click.option("--seed", type=int, default=None, help="Seed of the split, initialisation and shuffling.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=None, help="Evaluate MAP every k epochs (0: at the end).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on a terminal.")
