@@ -1,0 +1,40 @@
+"""scripts/benchmark_train.py at a tiny size: it runs every variant and prints the two tables."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_train.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_train", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_prints_hardware_and_both_tables(capsys):
+    script = load_script()
+    script.main(["--variants", "float32", "mixed", "--epoch-variants", "float32", "--batch-size", "4",
+                 "--image-size", "64", "--hidden", "16", "--bits", "8", "--steps", "1", "--pairs", "20",
+                 "--text-dim", "30", "--labels", "4", "--epoch-batches", "1"])
+    out = capsys.readouterr().out
+    assert re.search(r"^CPU: .+, \d+ cores available to this process$", out, re.M)
+    assert re.search(r"^TensorFlow 2\.\d+\.\d+, Keras 3\.\d+", out, re.M)
+    rows = dict(re.findall(r"^\| (float32|mixed) \| [\d.]+ \| ([\d.]+) \|$", out, re.M))
+    assert set(rows) == {"float32", "mixed"} and all(float(v) > 0 for v in rows.values())
+    epoch = re.search(r"^\| float32 \| ([\d.]+) \| extrapolated: 5 × \(([\d.]+) s image \+ ([\d.]+) s text batch\)", out, re.M)
+    assert epoch, out
+    seconds, image, text = (float(g) for g in epoch.groups())
+    assert seconds >= 5 * (image + text) - 0.1  # the estimate is 5 batches of each phase plus the B update
+
+
+def test_random_pixels_are_read_like_a_file():
+    script = load_script()
+    pixels = script.RandomPixels(10, 8)
+    rows = pixels[[2, 5, 7]]
+    assert rows.shape == (3, 8, 8, 3) and rows.dtype == "uint8" and len(pixels) == 10
+    assert (rows == pixels[[2, 5, 7]]).all()  # the same rows give the same pictures
