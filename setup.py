@@ -32,6 +32,7 @@ setup(
         "tf2onnx>=1.17",
         "onnxruntime>=1.20",
         "matplotlib>=3.8",
+        "pillow>=10",  # pictures of the raw releases (datasets prepare)
     ],
     # bench: faiss-cpu, the baseline of scripts/benchmark_eval.py (optional)
     extras_require={"test": ["pytest>=8"], "bench": ["faiss-cpu>=1.8"]},
