@@ -97,6 +97,17 @@ def test_feature_standardization_uses_the_training_rows_and_keeps_constant_colum
     np.testing.assert_allclose(layer(np.array([[0.03, 4.0]], np.float32)).numpy(), [[0.0, 2.0]], atol=1e-6)
 
 
+def test_feature_standardization_gives_the_float32_rounding_of_float64_z_scores():
+    # bit for bit what z-scoring in NumPy float64 gives (the reader did that before the layer existed)
+    features = (0.01 * np.random.default_rng(5).random((50, 40)) + 0.003).astype(np.float32)
+    layer = FeatureStandardization(40)
+    layer.adapt(features[:30])
+    mean, std = features[:30].mean(0, dtype=np.float64), features[:30].std(0, dtype=np.float64)
+    outputs = layer(features).numpy()
+    assert outputs.dtype == np.float32
+    np.testing.assert_array_equal(outputs, ((features - mean) / std).astype(np.float32))
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: FeatureStandardization(0), r"dim: expected a positive integer, received 0"),
     (lambda: FeatureStandardization(2.5), r"dim: expected a positive integer, received 2.5"),

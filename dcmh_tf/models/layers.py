@@ -96,7 +96,10 @@ class FeatureStandardization(keras.layers.Layer):
     modality (MAP 0.16/0.13 on Wikipedia instead of 0.26/0.64). The statistics are non-trainable
     weights (like CNN-F's mean image), so the encoder takes raw features everywhere: training,
     checkpoints, evaluation and exported models. They start as the identity (mean 0, std 1); `adapt`
-    sets them from the training rows when a run is created.
+    sets them from the training rows when a run is created. Statistics and arithmetic are float64,
+    rounded to float32 once at the end: the inputs are then bit for bit those of z-scoring in NumPy
+    (two float32 roundings differ in the last bit for half the entries, and fifty epochs of training
+    turn that into a different run).
     """
 
     def __init__(self, dim: int, **kwargs):
@@ -108,8 +111,8 @@ class FeatureStandardization(keras.layers.Layer):
     def build(self, input_shape):
         if input_shape[-1] != self.dim:
             raise ValueError(f"expected inputs of {self.dim} features, received shape {tuple(input_shape)}")
-        self.mean = self.add_weight(name="mean", shape=(self.dim,), initializer="zeros", trainable=False)
-        self.std = self.add_weight(name="std", shape=(self.dim,), initializer="ones", trainable=False)
+        self.mean = self.add_weight(name="mean", shape=(self.dim,), initializer="zeros", trainable=False, dtype="float64")
+        self.std = self.add_weight(name="std", shape=(self.dim,), initializer="ones", trainable=False, dtype="float64")
 
     def adapt(self, features) -> None:
         """Set mean and std from `features` (n, dim), computed in float64. A constant column gets
@@ -124,11 +127,12 @@ class FeatureStandardization(keras.layers.Layer):
         mean = features.mean(axis=0, dtype=np.float64)
         std = features.std(axis=0, dtype=np.float64)
         std[std < 1e-12] = 1.0
-        self.mean.assign(mean.astype(np.float32))
-        self.std.assign(std.astype(np.float32))
+        self.mean.assign(mean)
+        self.std.assign(std)
 
     def call(self, inputs):
-        return (inputs - self.mean) / self.std
+        scaled = (keras.ops.cast(inputs, "float64") - self.mean) / self.std
+        return keras.ops.cast(scaled, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
