@@ -48,6 +48,7 @@ def test_info_on_a_release(runner, flickr):
     assert "2 of 24 items have no label" in result.stderr
     # the protocol's 2000 + 10000 do not fit into 24 pairs
     assert "Warning: the protocol's 2000 queries + 10000 training pairs exceed 24 pairs" in result.stderr
+    assert "split (protocol)" not in result.output and "split            protocol" in result.output  # no negative sizes
 
 
 def test_info_json_on_features(runner, features):

@@ -87,8 +87,11 @@ def describe_data(data: PairedData, dataset: str) -> dict[str, Any]:
         if n_query is None:
             info["split"] = {"source": "none: set --n-query and --n-train"}
         else:
-            info["split"] = {"source": "protocol", "query": n_query, "database": len(data) - n_query, "train": n_train}
-            if n_query + n_train > len(data):
-                info["split"]["problem"] = (f"the protocol's {n_query} queries + {n_train} training pairs exceed "
-                                            f"{len(data)} pairs; lower --n-query / --n-train")
+            if n_query + n_train > len(data):  # no sizes to show: the database would have negative size
+                info["split"] = {"source": "protocol", "problem": (
+                    f"the protocol's {n_query} queries + {n_train} training pairs exceed {len(data)} pairs; "
+                    f"lower --n-query / --n-train")}
+            else:
+                info["split"] = {"source": "protocol", "query": n_query, "database": len(data) - n_query,
+                                 "train": n_train}
     return info
