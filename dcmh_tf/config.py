@@ -21,6 +21,7 @@ LOSS_NORMALIZATIONS = ("per-item", "official")
 # demo: built-in; features: pre-extracted image features (MLP image net); the rest: the authors' files
 DATASETS = ("demo", "mirflickr25k", "iapr-tc12", "nus-wide", "features")
 FEATURE_SCALINGS = ("standardize", "none")
+STRATEGIES = ("default", "mirrored", "multiworker")  # dcmh_tf.distribute
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Config:
     seed: int = 0
     eval_every: int = 0  # evaluate MAP every k epochs (0: only at the end)
     mixed_precision: bool = False  # float16 compute in conv and dense layers; float32 outputs, buffers, loss
+    strategy: str = "default"  # tf.distribute: default (one device), mirrored (local GPUs), multiworker (TF_CONFIG)
 
     def validate(self) -> "Config":
         """Raise `ConfigError` naming the first bad field; return self when all is well."""
@@ -100,6 +102,7 @@ class Config:
             "image_encoder": (self.image_encoder, IMAGE_ENCODERS),
             "loss_normalization": (self.loss_normalization, LOSS_NORMALIZATIONS),
             "feature_scaling": (self.feature_scaling, FEATURE_SCALINGS),
+            "strategy": (self.strategy, STRATEGIES),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -119,6 +122,9 @@ class Config:
                 f"pretrained holds CNN-F weights, which the {self.image_encoder} image encoder cannot take; "
                 f"drop --pretrained or use image_encoder 'cnnf'."
             )
+        if self.strategy != "default" and self.jit is True:
+            raise ConfigError(f"jit (XLA) works with strategy 'default' only, received strategy {self.strategy!r}; "
+                              f"add --no-jit.")
         if not isinstance(self.mixed_precision, bool):
             raise ConfigError(f"mixed_precision must be true or false, received {self.mixed_precision!r}.")
         if not isinstance(self.flip, bool):

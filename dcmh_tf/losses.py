@@ -66,6 +66,7 @@ def dcmh_batch_loss(
     gamma: float,
     eta: float,
     normalization: str = "per-item",
+    batch_size=None,
 ) -> dict[str, tf.Tensor]:
     """Batch objective of one modality, terms already weighted by γ, η and the scaling.
 
@@ -73,10 +74,12 @@ def dcmh_batch_loss(
     other: (n, c) stored outputs of the other modality for all training points (G);
     codes: (b, c) rows of B for the batch; similarity: (b, n) rows of S;
     rest_sum: (c,) sum of the stored rows of this modality that are not in the batch.
+    batch_size: the b of the scaling (default: the rows of `outputs`); a replica that computes a
+    share of a batch passes the whole batch's size, so that the replicas' gradients sum to the batch's.
     Returns a dict of scalars: pairwise, quantization, balance and total.
     """
     dtype = outputs.dtype
-    batch_size = tf.shape(outputs)[0]
+    batch_size = tf.shape(outputs)[0] if batch_size is None else batch_size
     n = tf.shape(other)[0]
     w_pair, w_quant, w_balance = (tf.cast(w, dtype) for w in term_weights(normalization, batch_size, n))
 

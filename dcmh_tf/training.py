@@ -9,6 +9,7 @@ the outputs computed in its step. Codes are updated outside any tape.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +24,7 @@ from dcmh_tf.config import Config
 from dcmh_tf.data.loading import load_dataset, make_split
 from dcmh_tf.data.paired import PairedData, Split
 from dcmh_tf.data.pipeline import make_dataset
+from dcmh_tf.distribute import make_distributed_step, make_strategy
 from dcmh_tf.errors import RunDirectoryError, TrainingError
 from dcmh_tf.evaluation import evaluate_encoders
 from dcmh_tf.losses import dcmh_batch_loss, label_similarity
@@ -48,7 +50,10 @@ def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
 class DcmhTrainer:
     """Holds the encoders, their optimizers and the F, G, B buffers of one run's training set."""
 
-    def __init__(self, config: Config, data: PairedData, split: Split, image_encoder: keras.Model, text_encoder: keras.Model):
+    def __init__(self, config: Config, data: PairedData, split: Split, image_encoder: keras.Model, text_encoder: keras.Model,
+                 strategy: tf.distribute.Strategy | None = None):
+        """With a tf.distribute `strategy` (build the encoders and the trainer under its scope), each
+        replica computes a share of every batch; None: one device."""
         self.config = config
         self.data = data
         self.rows = np.asarray(split.train)
@@ -68,10 +73,11 @@ class DcmhTrainer:
         self.optimizers = {phase: make_optimizer(config) for phase in PHASES}
         for phase in PHASES:
             self.optimizers[phase].build(self.encoders[phase].trainable_variables)
-        self.steps = {
-            "image": self._make_step("image", "text"),
-            "text": self._make_step("text", "image"),
-        }
+        if strategy is None:
+            self.steps = {"image": self._make_step("image", "text"), "text": self._make_step("text", "image")}
+        else:
+            self.steps = {phase: make_distributed_step(self, strategy, phase, other)
+                          for phase, other in (("image", "text"), ("text", "image"))}
         self.epochs_done = 0
 
     @property
@@ -189,6 +195,8 @@ def fit(
 
     Returns the run directory and the final metrics.
     """
+    # before any other TensorFlow work: the multiworker strategy sets up the collectives at startup
+    strategy = make_strategy(config.strategy) if config.strategy != "default" else None
     data = load_dataset(config)
     if resume:
         run = RunDirectory.open(output)
@@ -199,10 +207,13 @@ def fit(
         split = make_split(config, data)
         run = RunDirectory.create(output, config, split, data)
     keras.utils.set_random_seed(config.seed)
-    image_encoder, text_encoder = make_encoders(config, data.image_dim, data.text_dim)
-    if config.mixed_precision:
-        image_encoder, text_encoder = with_mixed_precision(image_encoder), with_mixed_precision(text_encoder)
-    trainer = DcmhTrainer(config, data, split, image_encoder, text_encoder)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables mirrored on replicas
+        image_encoder, text_encoder = make_encoders(config, data.image_dim, data.text_dim)
+        if config.mixed_precision:
+            image_encoder, text_encoder = with_mixed_precision(image_encoder), with_mixed_precision(text_encoder)
+        trainer = DcmhTrainer(config, data, split, image_encoder, text_encoder, strategy)
+    if strategy is not None:
+        echo(f"tf.distribute: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replicas in sync")
     if resume and run.has_checkpoint():
         trainer.restore(run.load_checkpoint(image_encoder, text_encoder))
         echo(f"resuming {run.path} after epoch {trainer.epochs_done}/{config.epochs}")

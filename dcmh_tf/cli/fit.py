@@ -9,7 +9,9 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import reports_errors
-from dcmh_tf.config import DATASETS, FEATURE_SCALINGS, IMAGE_ENCODERS, LOSS_NORMALIZATIONS, OPTIMIZERS, PRESETS
+from dcmh_tf.config import (
+    DATASETS, FEATURE_SCALINGS, IMAGE_ENCODERS, LOSS_NORMALIZATIONS, OPTIMIZERS, PRESETS, STRATEGIES,
+)
 
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.FloatRange(min=0)
@@ -24,6 +26,7 @@ OVERRIDES = {
     "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every",
     "images_key": "images_key", "texts_key": "texts_key", "labels_key": "labels_key", "flip": "flip",
     "feature_scaling": "feature_scaling", "pretrained": "pretrained", "mixed_precision": "mixed_precision",
+    "strategy": "strategy",
 }
 
 
@@ -72,6 +75,9 @@ OVERRIDES = {
 @click.option("--mixed-precision/--no-mixed-precision", default=None,
               help="float16 compute in the conv and dense layers, float32 outputs, buffers and loss, with loss "
                    "scaling (fast on GPUs with tensor cores; slow on most CPUs) [default: no].")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default=None,
+              help="tf.distribute: default (one device), mirrored (all local GPUs), multiworker (the machines of "
+                   "TF_CONFIG; run the same command on each) [default: default].")
 @click.option("--seed", type=int, default=None, help="Seed of the split, initialisation and shuffling.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=None, help="Evaluate MAP every k epochs (0: at the end).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on a terminal.")
