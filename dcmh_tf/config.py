@@ -66,6 +66,7 @@ class Config:
     lr_end: float = 1e-3
     weight_decay: float = 5e-4
     seed: int = 0
+    jit: bool = False  # compile the training steps with XLA
     eval_every: int = 0  # evaluate MAP every k epochs (0: only at the end)
     mixed_precision: bool = False  # float16 compute in conv and dense layers; float32 outputs, buffers, loss
     strategy: str = "default"  # tf.distribute: default (one device), mirrored (local GPUs), multiworker (TF_CONFIG)
@@ -117,6 +118,8 @@ class Config:
                 f"the mlp image encoder takes pre-extracted features (dataset 'features'); dataset "
                 f"{self.dataset!r} holds pixels, use image_encoder 'cnnf'."
             )
+        if not isinstance(self.jit, bool):
+            raise ConfigError(f"jit must be true or false, received {self.jit!r}.")
         if self.pretrained is not None and self.image_encoder != "cnnf":
             raise ConfigError(
                 f"pretrained holds CNN-F weights, which the {self.image_encoder} image encoder cannot take; "

@@ -91,7 +91,9 @@ class DcmhTrainer:
         variables = encoder.trainable_variables
         config = self.config
 
-        @tf.function(reduce_retracing=True)
+        # XLA compiles one program per batch shape: with jit, a batch size that divides the
+        # training set avoids a second compilation for the smaller last batch.
+        @tf.function(reduce_retracing=True, jit_compile=config.jit)
         def step(positions, inputs):
             with tf.GradientTape() as tape:
                 outputs = encoder(inputs, training=True)

@@ -23,7 +23,7 @@ OVERRIDES = {
     "bits": "bits", "image_encoder": "image_encoder", "image_size": "image_size", "hidden": "hidden",
     "pixel_scale": "pixel_scale", "gamma": "gamma", "eta": "eta", "loss_normalization": "loss_normalization",
     "epochs": "epochs", "batch_size": "batch_size", "optimizer": "optimizer", "lr": "lr", "lr_end": "lr_end",
-    "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every",
+    "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every", "jit": "jit",
     "images_key": "images_key", "texts_key": "texts_key", "labels_key": "labels_key", "flip": "flip",
     "feature_scaling": "feature_scaling", "pretrained": "pretrained", "mixed_precision": "mixed_precision",
     "strategy": "strategy",
@@ -69,6 +69,8 @@ OVERRIDES = {
 @click.option("--hidden", type=POSITIVE, default=None, help="Width of the hidden layers (4096 in the paper).")
 @click.option("--pixel-scale", type=STRICTLY_POSITIVE, default=None,
               help="Multiplier of mean-subtracted pixels (1 for the published CNN-F).")
+@click.option("--jit/--no-jit", default=None,
+              help="Compile the training steps with XLA (faster; pick a batch size that divides the training set).")
 @click.option("--pretrained", type=click.Path(exists=True, dir_okay=False, resolve_path=True), default=None,
               help="MatConvNet's imagenet-vgg-f.mat (or its .npz from scripts/convert_vggf.py): start conv1-full7 and "
                    "the mean image of CNN-F from ImageNet (needs --image-size 224 --hidden 4096 --pixel-scale 1).")
