@@ -8,6 +8,7 @@ import numpy as np
 
 from dcmh_tf.export.serving import ExportedEncoder
 from dcmh_tf.hashing import sign_codes
+from dcmh_tf.models.layers import FeatureStandardization
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,17 @@ class Parity:
 
 
 def make_sample(encoder: ExportedEncoder, n: int, seed: int = 0) -> np.ndarray:
-    """`n` random inputs for `encoder`: uint8 pixels of its input size, normal features, or 0/1
-    bags of words with about 5% of the words (at least one) per row."""
+    """`n` random inputs for `encoder`: uint8 pixels of its input size; raw features around the
+    training rows' mean with their spread for an encoder that standardises its inputs (normal
+    z-scores); normal features; or 0/1 bags of words with about 5% of the words (at least one) per row."""
     rng = np.random.default_rng(seed)
     size = encoder.input_size
     if encoder.input_kind == "pixels":
         return rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+    standardization = [layer for layer in encoder.model.layers if isinstance(layer, FeatureStandardization)]
+    if standardization:  # N(0, 1) raw features would be z-scores in the hundreds for SIFT-like inputs
+        mean, std = standardization[0].mean.numpy(), standardization[0].std.numpy()
+        return (mean + std * rng.normal(size=(n, size))).astype(np.float32)
     if encoder.input_kind == "features":
         return rng.normal(size=(n, size)).astype(np.float32)
     bow = (rng.random((n, size)) < 0.05).astype(np.float32)

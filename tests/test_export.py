@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from dcmh_tf.cli import main
 from dcmh_tf.config import resolve_config
 from dcmh_tf.export.heads import PackBits, SignCodes, attach_heads
+from dcmh_tf.export.parity import make_sample
+from dcmh_tf.export.serving import ExportedEncoder
 from dcmh_tf.run_directory import RunDirectory
 
 SAVED_MODEL_CLI = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
@@ -272,4 +274,9 @@ def test_feature_run_exports_take_raw_features_and_plain_signatures(tmp_path, wr
             np.testing.assert_allclose(exported["features"], by_hand, atol=1e-4)
             np.testing.assert_array_equal(exported["codes"], encode_codes(model, raw, rows))  # evaluation's codes
         assert outputs["packed"].shape == (len(inputs), 2)  # 12 bits: two bytes, the last half padding
+        # the CLI's parity sample: raw features whose z-scores are standard normal, not N(0, 1) raw values
+        sample = make_sample(ExportedEncoder(modality, model, "features", raw.shape[1]), 4000, seed=1)
+        z_scores = model.get_layer("standardization")(sample).numpy()
+        np.testing.assert_allclose(z_scores.mean(0), 0, atol=0.1)
+        np.testing.assert_allclose(z_scores.std(0), 1, atol=0.1)
     assert json.loads((run.path / "inputs.json").read_text())["tag_vocabulary"] is None
