@@ -119,8 +119,17 @@ def _table_document(results: dict[str, Any]) -> str:
         "",
         format_table(results),
         "",
-        f"Total time {results['seconds'] / 60:.1f} min.",
+        _timing(results),
     ])
+
+
+def _timing(results: dict[str, Any]) -> str:
+    reused = [run for run in results["runs"] if run.get("reused")]
+    text = f"Total time {results['seconds'] / 60:.1f} min"
+    if reused:
+        text += (f"; {len(reused)} DCMH run{'s were' if len(reused) > 1 else ' was'} reused from an earlier "
+                 f"invocation (--runs-dir), their training time not counted")
+    return text + "."
 
 
 def _new_axes(figure, position, title: str, xlabel: str, ylabel: str):
