@@ -133,8 +133,17 @@ class RunDirectory:
                 f"{self.path} has no checkpoint yet ({CHECKPOINT}/{STATE} missing): the run stopped before "
                 f"its first epoch ended. Start it again with `dcmh-tf fit --output` to a new folder."
             )
-        image_encoder.load_weights(self.checkpoint_path / IMAGE_WEIGHTS)
-        text_encoder.load_weights(self.checkpoint_path / TEXT_WEIGHTS)
+        for encoder, name in ((image_encoder, IMAGE_WEIGHTS), (text_encoder, TEXT_WEIGHTS)):
+            try:
+                encoder.load_weights(self.checkpoint_path / name)
+            except ValueError as error:
+                # Keras's first line names the layers that do not fit; the rest dumps their values
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise RunDirectoryError(
+                    f"{self.checkpoint_path / name} does not fit the {encoder.name} this configuration builds "
+                    f"({reason}); it was written by another version of dcmh-tf or another configuration. "
+                    f"Train the run again with `dcmh-tf fit`."
+                ) from None
         with np.load(self.checkpoint_path / STATE) as f:
             return {key: f[key] for key in f.files}
 

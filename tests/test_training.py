@@ -177,3 +177,11 @@ def test_resumed_features_run_keeps_the_statistics_of_its_checkpoint(tmp_path, w
     assert epochs == 2
     for kept, restored in zip(before, image.get_layer("standardization").get_weights()):
         np.testing.assert_array_equal(kept, restored)
+
+
+def test_checkpoint_of_another_architecture_is_refused_with_a_message(tiny_config, tmp_path):
+    run, _ = fit(tiny_config.replace(epochs=1), tmp_path / "run", progress=False, echo=lambda m: None)
+    # a config that builds wider encoders than the checkpoint holds, as after an upgrade
+    RunDirectory(run.path, tiny_config.replace(epochs=1, hidden=16)).write_config()
+    with pytest.raises(RunDirectoryError, match=r"image_encoder.weights.h5 does not fit the image_encoder .*Train the run again"):
+        RunDirectory.open(run.path).restore_encoders()
