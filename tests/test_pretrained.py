@@ -239,7 +239,7 @@ def test_mean_image_is_resized_for_another_input_size(vggf, tmp_path):
 
 def test_file_with_a_missing_layer_or_wrong_shapes_is_refused_naming_both(vggf, tmp_path):
     layers, mean = vggf
-    broken = [layer for layer in layers if layer["name"] != "conv3"]
+    broken = [dict(layer) for layer in layers if layer["name"] != "conv3"]  # copies: the fixture is shared
     conv2 = next(layer for layer in broken if layer["name"] == "conv2")
     conv2["filters"] = conv2["filters"][..., :128]
     conv2["biases"] = conv2["biases"][..., :128]
