@@ -5,7 +5,8 @@ conv3–conv5 256×3×3 stride 1 pad 1, pool after conv5; full6 4096, full7 4096
 full8 = code length, identity. Pools are 3×3 stride 2 as in MatConvNet's `imagenet-vgg-f`;
 pool1 pads one row and column at the bottom/right there, which is what Keras "same" pooling does
 for conv1's 54×54 output, so a 224 input gives 54 → 27 → 13 → 6 exactly as the original.
-Layer names follow MatConvNet's so that pretrained weights map by name.
+Layer names are the paper's: conv1–conv5 as in MatConvNet's `imagenet-vgg-f`, whose fc6/fc7 load into
+full6/full7 (`load_matconvnet_weights`).
 """
 
 from __future__ import annotations
