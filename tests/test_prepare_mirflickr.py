@@ -71,6 +71,8 @@ def test_prepared_file_holds_the_pairs_and_trains(raw, tmp_path, capsys):
             expected[:] = expected @ [0.299, 0.587, 0.114]
         assert np.abs(pictures[row].mean(axis=(0, 1)) - expected).max() < 4, (number, pictures[row, 0, 0])
     assert (tmp_path / "out/FLICKR-25K.vocabulary.txt").read_text().split() == VOCABULARY
+    # the names written beside the file come back with the data (search --tags, the tags export signature)
+    assert data.tag_vocabulary == VOCABULARY and data.label_names == list(CONCEPTS)
 
     from dcmh_tf import training
     from dcmh_tf.config import resolve_config
@@ -80,6 +82,13 @@ def test_prepared_file_holds_the_pairs_and_trains(raw, tmp_path, capsys):
     run, metrics = training.fit(config, tmp_path / "run", progress=False, echo=lambda message: None)
     assert np.isfinite(metrics["map_i2t"]) and np.isfinite(metrics["map_t2i"])
     assert json.loads((tmp_path / "run/inputs.json").read_text())["text_dim"] == 4
+    assert json.loads((tmp_path / "run/inputs.json").read_text())["tag_vocabulary"] == VOCABULARY
+
+    # names that do not fit the columns are ignored with a warning, never paired with the wrong columns
+    (tmp_path / "out/FLICKR-25K.vocabulary.txt").write_text("sky\n")
+    data = load_release(MIRFLICKR25K, tmp_path / "out", image_size=64)
+    assert data.tag_vocabulary is None and data.label_names == list(CONCEPTS)
+    assert "FLICKR-25K.vocabulary.txt: 1 names for 4 columns of FLICKR-25K.mat; names ignored." in capsys.readouterr().err
 
 
 def test_tags_raw_folder_is_read_when_asked(raw):

@@ -10,6 +10,7 @@ bag-of-words matrix and labels a 0/1 matrix in memory.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,9 +150,27 @@ def read_release(
         texts=text_matrix,
         labels=label_matrix,
         image_kind="pixels",
+        tag_vocabulary=read_column_names(paths["texts"], ".vocabulary.txt", text_matrix.shape[1]),
+        label_names=read_column_names(paths["labels"], ".labels.txt", label_matrix.shape[1]),
         source={"files": {role: str(path) for role, path in paths.items()}, "keys": found,
                 "formats": {role: files[paths[role]].format for role in ROLES}},
     )
+
+
+def read_column_names(path: Path, suffix: str, columns: int) -> list[str] | None:
+    """The names of a matrix's columns from the text file beside `path` that `dcmh-tf datasets prepare`
+    writes (`FLICKR-25K.mat` -> `FLICKR-25K.vocabulary.txt`, one name a line), or None without one.
+    The authors' own files come without names. A file whose line count does not match is ignored
+    with a warning rather than pairing names with the wrong columns."""
+    names_path = path.with_suffix(suffix)
+    if not names_path.is_file():
+        return None
+    names = names_path.read_text(encoding="utf-8").splitlines()
+    if len(names) != columns:
+        print(f"Warning: {names_path}: {len(names)} names for {columns} columns of {path.name}; names ignored.",
+              file=sys.stderr)
+        return None
+    return names
 
 
 def load_release(release: Release, path, *, image_size: int | None = None,
