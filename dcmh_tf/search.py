@@ -94,6 +94,8 @@ def read_image(path, size: int) -> np.ndarray:
     """(1, size, size, 3) float32 pixels 0–255 of the picture file at `path`."""
     import tensorflow as tf
 
+    from dcmh_tf.data.pipeline import resize_pictures
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image {path} not found.")
@@ -104,7 +106,7 @@ def read_image(path, size: int) -> np.ndarray:
                         f"({str(error).splitlines()[0]}).") from None
     image = tf.cast(image, tf.float32)[None]
     if tuple(image.shape[1:3]) != (size, size):
-        image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
+        image = resize_pictures(image, size)
     return image.numpy()
 
 

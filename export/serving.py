@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import keras
 import tensorflow as tf
 
+from dcmh_tf.data.pipeline import resize_pictures
 from dcmh_tf.errors import RunDirectoryError
 from dcmh_tf.export.heads import quantize
 
@@ -81,7 +82,7 @@ class ExportedEncoder:
         if tuple(images.shape[-3:-1]) == (self.input_size, self.input_size):
             return images  # known to be of the input size when traced: no resize op in the graph
         # resizing a picture that already has the target size returns it unchanged
-        return tf.image.resize(images, (self.input_size, self.input_size), method="bilinear", antialias=True)
+        return resize_pictures(images, self.input_size)
 
     def _serve_image_bytes(self, files):
         def decode(contents):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from dcmh_tf.data.features import column_statistics
 from dcmh_tf.errors import ConfigError, DataError
 from dcmh_tf.hashing import sign_codes
 
@@ -92,14 +93,12 @@ def zscore_columns(matrix, rows: np.ndarray) -> np.ndarray:
     """float64 `matrix` with every column z-scored by the mean and standard deviation of `rows`;
     a constant column is only centred.
 
-    This is the scaling DCMH's features get (training-set statistics, see dcmh_tf.data.features),
-    done here so that the baselines' inputs do not depend on where the library applies it.
+    This is the scaling DCMH's encoders apply to raw features (their `FeatureStandardization`
+    layer, statistics of the training rows by the same `column_statistics`).
     Scaling data that is already z-scored by the same rows leaves it unchanged.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
-    mean = matrix[rows].mean(axis=0)
-    std = matrix[rows].std(axis=0)
-    std[std < 1e-12] = 1.0
+    mean, std = column_statistics(matrix[rows])
     return (matrix - mean) / std
 
 

@@ -59,7 +59,7 @@ def make_dataset(
         values = tf.numpy_function(read, [positions], tf.as_dtype(stored_dtype), stateful=False)
         values = tf.cast(tf.ensure_shape(values, (None,) + item_shape), tf.float32)
         if resize:
-            values = tf.image.resize(values, (output_size, output_size), antialias=True)
+            values = resize_pictures(values, output_size)
         if flip_seed is not None and pixels:
             seed = tf.stack([tf.cast(flip_seed[0], tf.int64) * 1_000_003 + flip_seed[1], batch_number])
             flipped = tf.random.stateless_uniform(tf.shape(values)[:1], seed=seed) < 0.5
@@ -68,3 +68,10 @@ def make_dataset(
 
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int32)).batch(batch_size).enumerate()
     return dataset.map(read_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def resize_pictures(images: tf.Tensor, size: int) -> tf.Tensor:
+    """(n, H, W, 3) float pictures resized to (n, size, size, 3): bilinear with antialiasing, the
+    whole picture, no crop. Training, `dcmh-tf search` and the exported serving graphs all resize
+    with this, so an encoder sees a picture the same way everywhere."""
+    return tf.image.resize(images, (size, size), method="bilinear", antialias=True)

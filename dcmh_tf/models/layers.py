@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dcmh_tf.data.features import column_statistics
+
 # Per-channel RGB means of ImageNet, used until a real CNN-F mean image is loaded with the
 # pretrained weights (which replace the whole (H, W, 3) mean image).
 IMAGENET_RGB_MEAN = (123.68, 116.779, 103.939)
@@ -124,9 +126,7 @@ class FeatureStandardization(keras.layers.Layer):
             raise ValueError("expected finite features, received NaN or infinite values")
         if not self.built:
             self.build((None, self.dim))
-        mean = features.mean(axis=0, dtype=np.float64)
-        std = features.std(axis=0, dtype=np.float64)
-        std[std < 1e-12] = 1.0
+        mean, std = column_statistics(features)
         self.mean.assign(mean)
         self.std.assign(std)
 
