@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from dcmh_tf.config import Config
 from dcmh_tf.data.loading import load_dataset, make_split
 from dcmh_tf.data.paired import PairedData, Split
-from dcmh_tf.data.pipeline import make_dataset
+from dcmh_tf.data.pipeline import is_pixel_array, make_dataset
 from dcmh_tf.distribute import make_distributed_step, make_strategy
 from dcmh_tf.errors import RunDirectoryError, TrainingError
 from dcmh_tf.evaluation import evaluate_encoders
@@ -34,6 +34,15 @@ from dcmh_tf.models.precision import with_mixed_precision
 from dcmh_tf.run_directory import RunDirectory
 
 PHASES = ("image", "text")
+
+
+def non_finite_rows(values) -> np.ndarray:
+    """Positions of the rows of a batch (b, ...) that hold NaN or an infinity.
+
+    Checked in NumPy where the batch enters the step: the loss alone is not enough, since fused
+    CPU kernels (oneDNN's ReLU) may turn NaN inputs into finite outputs inside a tf.function."""
+    array = np.asarray(values)
+    return np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
 
 
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
@@ -59,6 +68,8 @@ class DcmhTrainer:
         self.rows = np.asarray(split.train)
         self.encoders = {"image": image_encoder, "text": text_encoder}
         self.inputs = {"image": data.images, "text": data.texts}
+        # pixels come from uint8 and cannot be NaN; features are checked batch by batch
+        self.check_finite = {phase: not is_pixel_array(array) for phase, array in self.inputs.items()}
         n, bits = len(self.rows), config.bits
         self.labels = tf.constant(np.asarray(data.labels)[self.rows], tf.float32)
         # The official code starts the buffers from N(0, 1) and B from their sign.
@@ -134,6 +145,16 @@ class DcmhTrainer:
                 disable=None if progress else True, leave=False, unit="batch",
             )
             for k, (positions, values) in enumerate(batches):
+                bad = non_finite_rows(values) if self.check_finite[phase] else ()
+                if len(bad):
+                    bar.close()
+                    rows = np.sort(self.rows[positions.numpy()[bad]])
+                    raise TrainingError(
+                        f"non-finite {phase} input at epoch {epoch + 1}, {phase} phase, batch {k + 1}/{n_batches}: "
+                        f"{len(bad)} of its {len(values)} rows hold NaN or infinite values (dataset rows "
+                        f"{', '.join(map(str, rows[:10]))}{', ...' if len(rows) > 10 else ''}). Remove or impute "
+                        f"them; {self._what_is_kept()}"
+                    )
                 terms = {name: float(value) for name, value in self.steps[phase](positions, values).items()}
                 if not np.isfinite(terms["total"]):
                     bar.close()
@@ -141,7 +162,7 @@ class DcmhTrainer:
                         f"the loss became {terms['total']} at epoch {epoch + 1}, {phase} phase, batch {k + 1}/{n_batches} "
                         f"(terms: {', '.join(f'{name} {value:.4g}' for name, value in terms.items())}). "
                         f"Lower the learning rate (--lr, now {learning_rate:.3g}) or check the data for NaN or "
-                        f"infinite values; the last complete epoch is kept in the run's checkpoint."
+                        f"infinite values; {self._what_is_kept()}"
                     )
                 for name, value in terms.items():
                     sums[name] += value
@@ -153,6 +174,11 @@ class DcmhTrainer:
         self.codes.assign(tf.where(f + g >= 0, 1.0, -1.0))
         self.epochs_done = epoch + 1
         return stats
+
+    def _what_is_kept(self) -> str:
+        if self.epochs_done:
+            return f"the run's checkpoint keeps epoch {self.epochs_done}."
+        return "no epoch was complete, so nothing was saved."
 
     # checkpoint state ----------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:

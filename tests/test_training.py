@@ -107,8 +107,48 @@ def test_non_finite_loss_names_epoch_and_phase(tiny_config, tmp_path, monkeypatc
         return data
 
     monkeypatch.setattr(training, "load_dataset", load_with_nan)
-    with pytest.raises(TrainingError, match=r"the loss became nan at epoch 1, text phase, batch 1/2"):
+    # the inputs are checked where they enter the step: no reliance on NaN reaching the loss, which
+    # oneDNN's fused ReLU (Intel and AMD with TF_ENABLE_ONEDNN_OPTS=1) turns into 0 inside a tf.function
+    with pytest.raises(TrainingError, match=r"non-finite text input at epoch 1, text phase, batch 1/2: 8 of its 8 "
+                                            r"rows hold NaN .*no epoch was complete"):
         fit(tiny_config, tmp_path / "run", progress=False, echo=lambda m: None)
+
+
+def test_non_finite_features_are_named_by_dataset_row(tmp_path, monkeypatch, write_features_file):
+    from dcmh_tf import training
+
+    write_features_file(tmp_path / "f.npz")
+
+    def load_with_inf(config):
+        data = load_dataset(config)
+        data.images[5, 0] = np.inf
+        data.images[2, 3] = np.nan
+        return data
+
+    monkeypatch.setattr(training, "load_dataset", load_with_inf)
+    with pytest.raises(TrainingError, match=r"non-finite image input at epoch 1, image phase, batch [123]/3: [12] of "
+                                            r"its 16 rows hold NaN or infinite values \(dataset rows (2, 5|2|5)\)"):
+        # without the standardisation, whose statistics would refuse the NaN before training starts
+        fit(features_config(tmp_path / "f.npz", feature_scaling="none"), tmp_path / "run", progress=False,
+            echo=lambda m: None)
+
+
+def test_non_finite_loss_names_epoch_and_phase_and_the_kept_epoch(tiny_config, tmp_path, monkeypatch):
+    """A diverging loss (made infinite here, so that no kernel's rounding matters) stops training and says
+    which epoch the checkpoint keeps."""
+    from dcmh_tf import training
+
+    fit(tiny_config.replace(epochs=1), tmp_path / "run", progress=False, echo=lambda m: None)
+    real_loss = training.dcmh_batch_loss
+
+    def infinite_loss(*args, **kwargs):
+        terms = real_loss(*args, **kwargs)
+        return {**terms, "total": terms["total"] + np.inf}
+
+    monkeypatch.setattr(training, "dcmh_batch_loss", infinite_loss)
+    with pytest.raises(TrainingError, match=r"the loss became inf at epoch 2, image phase, batch 1/2 .*"
+                                            r"the run's checkpoint keeps epoch 1\."):
+        fit(tiny_config.replace(epochs=2), tmp_path / "run", resume=True, progress=False, echo=lambda m: None)
 
 
 def test_output_holding_another_run_is_refused(tiny_config, tmp_path):
