@@ -154,20 +154,13 @@ class RunDirectory:
 
     def load_checkpoint(self, image_encoder, text_encoder) -> dict[str, np.ndarray]:
         """Load the encoders' weights in place and return the saved state arrays."""
-        self.require_checkpoint()
-        state = self._read_state()  # first: it is cheap and says which epoch is lost
+        state = self.check_checkpoint()
         for encoder, name in ((image_encoder, IMAGE_WEIGHTS), (text_encoder, TEXT_WEIGHTS)):
             path = self.checkpoint_path / name
-            if not h5py.is_hdf5(path):
-                what = "missing" if not path.exists() else f"damaged or truncated ({path.stat().st_size} bytes, not HDF5)"
-                raise RunDirectoryError(f"{path} is {what}. {self._what_is_lost(int(state['epochs_done']))}")
             try:
                 encoder.load_weights(path)
             except (OSError, KeyError, TypeError, RuntimeError) as error:  # h5py's ways of meeting a damaged file
-                raise RunDirectoryError(
-                    f"{path} is damaged or truncated ({type(error).__name__}: {error}). "
-                    f"{self._what_is_lost(int(state['epochs_done']))}"
-                ) from None
+                raise self._damaged_weights(path, error, state) from None
             except ValueError as error:
                 # Keras's first line names the layers that do not fit; the rest dumps their values
                 reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -176,6 +169,22 @@ class RunDirectory:
                     f"({reason}); it was written by another version of dcmh-tf or another configuration. "
                     f"Train the run again with `dcmh-tf fit`."
                 ) from None
+        return state
+
+    def check_checkpoint(self) -> dict[str, np.ndarray]:
+        """The checked state arrays, after checking that both weight files open as HDF5; without
+        TensorFlow, so that the CLI refuses a damaged run at once."""
+        self.require_checkpoint()
+        state = self._read_state()
+        for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS):
+            path = self.checkpoint_path / name
+            if not path.exists():
+                raise RunDirectoryError(f"{path} is missing. {self._what_is_lost(int(state['epochs_done']))}")
+            try:
+                with h5py.File(path, "r"):
+                    pass
+            except OSError as error:
+                raise self._damaged_weights(path, error, state) from None
         return state
 
     def _read_state(self) -> dict[str, np.ndarray]:
@@ -206,6 +215,10 @@ class RunDirectory:
             raise RunDirectoryError(f"{path} is damaged: epochs_done {epochs!r} is not a whole number >= 0. "
                                     f"{self._what_is_lost()}")
         return state
+
+    def _damaged_weights(self, path: Path, error: Exception, state: dict[str, np.ndarray]) -> RunDirectoryError:
+        return RunDirectoryError(f"{path} is damaged or truncated ({type(error).__name__}: {error}). "
+                                 f"{self._what_is_lost(int(state['epochs_done']))}")
 
     def _what_is_lost(self, epochs_done: int | None = None) -> str:
         """What a damaged checkpoint costs: only the last complete epoch is ever kept."""

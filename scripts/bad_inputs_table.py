@@ -31,7 +31,7 @@ def damaged_copy(run: Path, name: str, damage) -> Path:
 
 
 def cases(run: Path, work: Path):
-    """(what was tried, the command) in the order of the table."""
+    """(what was tried, the command[, the start of the output line to show]) in the order of the table."""
     import numpy as np
 
     def garbage_state(path):
@@ -56,9 +56,10 @@ def cases(run: Path, work: Path):
     yield "`fit --bits 100000`", ["fit", "--bits", "100000"]
     yield "`fit --resume RUN --epochs 1` on a run with 2 epochs done", ["fit", "--resume", run, "--epochs", "1"]
     yield "`fit --resume RUN --epochs 4` on a run of 2 epochs (lr 1e-3 to 1e-4)", \
-        ["fit", "--resume", damaged_copy(run, "longer", lambda path: None), "--epochs", "4", "--no-progress"]
+        ["fit", "--resume", damaged_copy(run, "longer", lambda path: None), "--epochs", "4", "--no-progress"], \
+        "learning rate"
     yield "`datasets info mirflickr25k-yall.mat` with no -iall file beside it", \
-        ["datasets", "info", SHARED / "mirflickr25k" / "mirflickr25k-yall.mat"]
+        ["datasets", "info", SHARED / "mirflickr25k" / "mirflickr25k-yall.mat"], "  images"
     yield "`export RUN -o OUT 2> log` (stderr not a terminal)", \
         ["export", damaged_copy(run, "export", lambda path: None), "-o", work / "exported-ok"]
     yield "`fit --resume runs/nonexistent`", ["fit", "--resume", "runs/nonexistent"]
@@ -80,13 +81,17 @@ def main(argv=None) -> None:
     environment = {key: value for key, value in os.environ.items() if key != "DCMH_TF_VERBOSE"}
     print("| what was tried | what the user sees (last lines, stderr after stdout) | exit | time |")
     print("|---|---|---:|---:|")
-    for what, command in cases(run, work):
+    for what, command, *pick in cases(run, work):
         started = time.perf_counter()
         result = subprocess.run([*DCMH, *map(str, command)], capture_output=True, text=True, env=environment)
         seconds = time.perf_counter() - started
         lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-        shown = " / ".join(lines[-2:]) if result.returncode == 0 else next(
-            (line for line in lines if line.startswith("Error")), lines[-1] if lines else "")
+        if pick:
+            shown = " / ".join(line.strip() for line in lines if pick[0] in line or line.startswith("Warning"))
+        elif result.returncode == 0:
+            shown = " / ".join(lines[-2:])
+        else:
+            shown = next((line for line in lines if line.startswith("Error")), lines[-1] if lines else "")
         shown = shown.replace(str(work) + "/", "").replace("|", "\\|")
         extra = ""
         if "start-up" in what:

@@ -34,7 +34,5 @@ def check_run(path) -> None:
     in a fraction of a second instead of after TensorFlow's start-up."""
     from dcmh_tf.run_directory import RunDirectory
 
-    run = RunDirectory.open(path)
-    run.require_checkpoint()
-    run.epochs_done()  # reads and checks checkpoint/state.npz
+    RunDirectory.open(path).check_checkpoint()
     import_tensorflow()
