@@ -277,3 +277,10 @@ def test_fuzz_damaged_weights_give_a_clear_error(fraction, header_flips, trained
     _, saved_encoder, _ = RunDirectory.open(trained_run).restore_encoders()  # the flips missed what is read
     for loaded, saved in zip(text_encoder.get_weights(), saved_encoder.get_weights()):
         np.testing.assert_array_equal(loaded, saved)
+
+
+def test_export_draws_no_progress_bar_when_stderr_is_not_a_terminal(trained_run, tmp_path):
+    """`dcmh-tf export ... 2> log` used to write its bar into the log (CliRunner's stderr is no terminal)."""
+    result = CliRunner().invoke(main, ["export", str(trained_run), "--format", "savedmodel", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "savedmodel" in result.stdout and result.stderr == "", result.stderr
