@@ -22,6 +22,9 @@ LOSS_NORMALIZATIONS = ("per-item", "official")
 DATASETS = ("demo", "mirflickr25k", "iapr-tc12", "nus-wide", "features")
 FEATURE_SCALINGS = ("standardize", "none")
 STRATEGIES = ("default", "mirrored", "multiworker")  # dcmh_tf.distribute
+# Longest code accepted: 64 times the paper's longest, 512 bytes per packed code. Longer codes bring no
+# retrieval use, and their n × c buffers and hidden × c last layers exhaust memory (dcmh_tf.memory).
+MAX_BITS = 4096
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class Config:
     optimizer: str = "sgd"
     lr: float = 10 ** -1.5
     lr_end: float = 1e-3
+    # The decay from lr to lr_end spans the first lr_decay_epochs epochs (None: all), then lr_end stays.
+    # `fit --resume --epochs N` sets it to the run's former length, so the rate goes on as first planned.
+    lr_decay_epochs: int | None = None
     weight_decay: float = 5e-4
     seed: int = 0
     jit: bool = False  # compile the training steps with XLA
@@ -83,7 +89,9 @@ class Config:
         for name, value in positive_ints.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, received {value!r}.")
-        for name in ("n_query", "n_train"):
+        if self.bits > MAX_BITS:
+            raise ConfigError(f"bits must be at most {MAX_BITS}, received {self.bits}; the paper uses 16 to 64.")
+        for name in ("n_query", "n_train", "lr_decay_epochs"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a positive integer or None, received {value!r}.")
@@ -147,11 +155,36 @@ class Config:
         return dataclasses.replace(self, **changes).validate()
 
     def learning_rate(self, epoch: int) -> float:
-        """Learning rate of 0-based `epoch`: log-linear from `lr` to `lr_end` over the run."""
-        if self.epochs == 1:
+        """Learning rate of 0-based `epoch`: log-linear from `lr` to `lr_end` over the run (or over its
+        first `lr_decay_epochs`, then `lr_end`)."""
+        span = self.lr_decay_epochs or self.epochs
+        if span == 1:
             return self.lr
-        fraction = epoch / (self.epochs - 1)
+        fraction = min(epoch, span - 1) / (span - 1)
         return float(math.exp(math.log(self.lr) + fraction * (math.log(self.lr_end) - math.log(self.lr))))
+
+    def with_epochs(self, epochs: int) -> "Config":
+        """The configuration of a resumed run trained to `epochs` in all: the learning rate keeps the
+        schedule the run started with (no jump when the run gets longer; lr_end after its planned end)."""
+        if epochs == self.epochs:
+            return self
+        return self.replace(epochs=epochs, lr_decay_epochs=self.lr_decay_epochs or self.epochs)
+
+    def describe_schedule(self, start: int) -> str:
+        """The learning rates of 0-based epochs `start` .. epochs − 1, in words."""
+        span = self.lr_decay_epochs or self.epochs
+        last = self.epochs - 1
+        if start > last:
+            return "no epoch left to train"
+        decaying_to = min(last, span - 1)
+        parts = []
+        if start <= decaying_to:
+            parts.append(f"epochs {start + 1}-{decaying_to + 1} follow the run's schedule of {span} epochs "
+                         f"({self.learning_rate(start):.2e} to {self.learning_rate(decaying_to):.2e})")
+        if last > decaying_to:
+            first_held = max(start, decaying_to + 1)
+            parts.append(f"epochs {first_held + 1}-{last + 1} stay at its last rate {self.learning_rate(last):.2e}")
+        return "learning rate: " + ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

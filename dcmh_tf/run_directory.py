@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from dcmh_tf.config import Config
@@ -126,16 +127,40 @@ class RunDirectory:
         os.replace(tmp, self.checkpoint_path)
         shutil.rmtree(old, ignore_errors=True)
 
-    def load_checkpoint(self, image_encoder, text_encoder) -> dict[str, np.ndarray]:
-        """Load the encoders' weights in place and return the saved state arrays."""
+    def require_checkpoint(self) -> None:
         if not self.has_checkpoint():
             raise RunDirectoryError(
                 f"{self.path} has no checkpoint yet ({CHECKPOINT}/{STATE} missing): the run stopped before "
                 f"its first epoch ended. Start it again with `dcmh-tf fit --output` to a new folder."
             )
+
+    def epochs_done(self) -> int:
+        """Complete epochs in the checkpoint (0 without one); read without TensorFlow."""
+        return int(self._read_state()["epochs_done"]) if self.has_checkpoint() else 0
+
+    def resumed_config(self, epochs: int | None = None) -> Config:
+        """The configuration to resume with: the saved one, trained to `epochs` in all when given (the
+        learning rate keeps the run's schedule, `Config.with_epochs`). Fewer epochs than done are refused."""
+        done = self.epochs_done()  # also checks the checkpoint
+        if epochs is None:
+            return self.config
+        if epochs < done:
+            raise ConfigError(
+                f"{self.path} has done {done} epochs, so --epochs {epochs} cannot be reached by training more; "
+                f"give --epochs {done} or more to continue it (its last checkpoint is that of epoch {done}; "
+                f"`dcmh-tf evaluate {self.path}` scores it)."
+            )
+        return self.config.with_epochs(epochs)
+
+    def load_checkpoint(self, image_encoder, text_encoder) -> dict[str, np.ndarray]:
+        """Load the encoders' weights in place and return the saved state arrays."""
+        state = self.check_checkpoint()
         for encoder, name in ((image_encoder, IMAGE_WEIGHTS), (text_encoder, TEXT_WEIGHTS)):
+            path = self.checkpoint_path / name
             try:
-                encoder.load_weights(self.checkpoint_path / name)
+                encoder.load_weights(path)
+            except (OSError, KeyError, TypeError, RuntimeError) as error:  # h5py's ways of meeting a damaged file
+                raise self._damaged_weights(path, error, state) from None
             except ValueError as error:
                 # Keras's first line names the layers that do not fit; the rest dumps their values
                 reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -144,8 +169,63 @@ class RunDirectory:
                     f"({reason}); it was written by another version of dcmh-tf or another configuration. "
                     f"Train the run again with `dcmh-tf fit`."
                 ) from None
-        with np.load(self.checkpoint_path / STATE) as f:
-            return {key: f[key] for key in f.files}
+        return state
+
+    def check_checkpoint(self) -> dict[str, np.ndarray]:
+        """The checked state arrays, after checking that both weight files open as HDF5; without
+        TensorFlow, so that the CLI refuses a damaged run at once."""
+        self.require_checkpoint()
+        state = self._read_state()
+        for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS):
+            path = self.checkpoint_path / name
+            if not path.exists():
+                raise RunDirectoryError(f"{path} is missing. {self._what_is_lost(int(state['epochs_done']))}")
+            try:
+                with h5py.File(path, "r"):
+                    pass
+            except OSError as error:
+                raise self._damaged_weights(path, error, state) from None
+        return state
+
+    def _read_state(self) -> dict[str, np.ndarray]:
+        """checkpoint/state.npz, checked against the run: F, G, B of (training pairs, bits), epochs done."""
+        path = self.checkpoint_path / STATE
+        with open(path, "rb") as file:
+            start = file.read(4)
+        if start != b"PK\x03\x04":  # np.load would take anything else for a pickle and advise unpickling it
+            raise RunDirectoryError(f"{path} is damaged: not a NumPy .npz (zip) archive ({path.stat().st_size} bytes "
+                                    f"starting {start!r}). {self._what_is_lost()}")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                state = {key: f[key] for key in f.files}
+        except Exception as error:  # noqa: BLE001  zipfile, zlib and the .npy parser each raise their own types
+            raise RunDirectoryError(f"{path} is damaged ({type(error).__name__}: {error}). {self._what_is_lost()}") from None
+        n, bits = len(self.load_split().train), self.config.bits
+        expected = {"F": (n, bits), "G": (n, bits), "B": (n, bits), "epochs_done": ()}
+        for key, shape in expected.items():
+            value = state.get(key)
+            if value is None or value.shape != shape or not np.issubdtype(value.dtype, np.number):
+                received = "missing" if value is None else f"{value.dtype} {value.shape}"
+                raise RunDirectoryError(
+                    f"{path} is damaged or from another run: '{key}' should be numbers of shape {shape} "
+                    f"({n} training pairs, {bits} bits), received {received}. {self._what_is_lost()}"
+                )
+        epochs = state["epochs_done"]
+        if not np.issubdtype(epochs.dtype, np.integer) or int(epochs) < 0:
+            raise RunDirectoryError(f"{path} is damaged: epochs_done {epochs!r} is not a whole number >= 0. "
+                                    f"{self._what_is_lost()}")
+        return state
+
+    def _damaged_weights(self, path: Path, error: Exception, state: dict[str, np.ndarray]) -> RunDirectoryError:
+        return RunDirectoryError(f"{path} is damaged or truncated ({type(error).__name__}: {error}). "
+                                 f"{self._what_is_lost(int(state['epochs_done']))}")
+
+    def _what_is_lost(self, epochs_done: int | None = None) -> str:
+        """What a damaged checkpoint costs: only the last complete epoch is ever kept."""
+        epoch = f"epoch {epochs_done}" if epochs_done is not None else "the last complete epoch"
+        return (f"The checkpoint of {epoch} cannot be restored and no earlier epoch is kept (each epoch replaces "
+                f"the previous checkpoint); train the run again, e.g. `dcmh-tf fit --output NEW` with the options "
+                f"of {self.path / CONFIG}.")
 
     def restore_encoders(self):
         """(image encoder, text encoder, epochs done) rebuilt from the config, inputs.json and the

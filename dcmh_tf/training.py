@@ -28,6 +28,7 @@ from dcmh_tf.distribute import make_distributed_step, make_strategy
 from dcmh_tf.errors import RunDirectoryError, TrainingError
 from dcmh_tf.evaluation import evaluate_encoders
 from dcmh_tf.losses import dcmh_batch_loss, label_similarity
+from dcmh_tf.memory import check_training_memory
 from dcmh_tf.models import adapt_standardization, make_encoders
 from dcmh_tf.models.cnnf import load_matconvnet_weights
 from dcmh_tf.models.precision import with_mixed_precision
@@ -207,7 +208,13 @@ class DcmhTrainer:
                     f"{len(variables)}; it was written by another optimizer or version."
                 )
             for i, variable in enumerate(variables):
-                variable.assign(state[f"optimizer/{phase}/{i}"])
+                saved_value = state[f"optimizer/{phase}/{i}"]
+                if saved_value.shape != tuple(variable.shape):
+                    raise RunDirectoryError(
+                        f"the checkpoint's {phase} optimizer variable {i} has shape {saved_value.shape}, this "
+                        f"configuration expects {tuple(variable.shape)}; the checkpoint is damaged or from another run."
+                    )
+                variable.assign(saved_value)
 
 
 def fit(
@@ -223,6 +230,8 @@ def fit(
 
     Returns the run directory and the final metrics.
     """
+    if resume:  # before any data is read: a run cannot be trained back to fewer epochs than it has done
+        RunDirectory.open(output).resumed_config(config.epochs)
     # before any other TensorFlow work: the multiworker strategy sets up the collectives at startup
     strategy = make_strategy(config.strategy) if config.strategy != "default" else None
     data = load_dataset(config)
@@ -233,6 +242,7 @@ def fit(
         split = run.load_split()
     else:
         split = make_split(config, data)
+        check_training_memory(config, len(split.train), len(split.query) + len(split.database))
         run = RunDirectory.create(output, config, split, data)
     keras.utils.set_random_seed(config.seed)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables mirrored on replicas
@@ -245,6 +255,7 @@ def fit(
     if resume and run.has_checkpoint():
         trainer.restore(run.load_checkpoint(image_encoder, text_encoder))
         echo(f"resuming {run.path} after epoch {trainer.epochs_done}/{config.epochs}")
+        echo(config.describe_schedule(trainer.epochs_done))
     else:  # a new run: feature statistics of its training rows (a resumed one loads them with its weights)
         adapt_standardization(image_encoder, data.images, split.train)
         adapt_standardization(text_encoder, data.texts, split.train)

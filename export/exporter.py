@@ -75,7 +75,8 @@ def export_run(
         )
     encoders = {encoder.modality: encoder for encoder in load_run_encoders(run)}
     result = ExportResult(sample=f"{sample_size} random inputs per encoder (seed 0), not the run's data")
-    steps = tqdm(targets.items(), desc="export", unit="model", disable=not progress, file=sys.stderr)
+    # disable=None: tqdm draws only on a terminal, so `export ... 2> log` gets no bars
+    steps = tqdm(targets.items(), desc="export", unit="model", disable=None if progress else True, file=sys.stderr)
     for (modality, format), path in steps:
         steps.set_postfix_str(f"{model_name(name, modality)} {format}")
         encoder = encoders[modality]

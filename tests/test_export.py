@@ -223,8 +223,9 @@ def test_existing_version_is_refused_unless_overwrite(exported):
     (["--version", "0"], 2, "Invalid value for '--version': 0 is not in the range x>=1"),
     (["--name", "my model"], 1, "model name 'my model': expected letters, digits"),
 ])
-def test_bad_options(tmp_path, arguments, code, message):
-    result = CliRunner().invoke(main, ["export", str(tmp_path), "--output", str(tmp_path / "out"), *arguments])
+def test_bad_options(exported, tmp_path, arguments, code, message):
+    # a real run: the CLI refuses a folder that is not one before it looks at --name
+    result = CliRunner().invoke(main, ["export", str(exported["run"]), "--output", str(tmp_path / "out"), *arguments])
     assert result.exit_code == code
     assert message in result.output and "Traceback" not in result.output
 

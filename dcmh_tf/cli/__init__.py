@@ -5,23 +5,22 @@ TensorFlow is imported inside the commands, so `--help` stays fast.
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from dcmh_tf import __version__
-
-# TensorFlow's C++ start-up chatter is noise to a user of the command line.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from dcmh_tf.cli.startup import VERBOSE_VARIABLE, configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dcmh-tf")
-def main() -> None:
+@click.option("--verbose", is_flag=True, envvar=VERBOSE_VARIABLE,
+              help=f"Let TensorFlow log as it does by default (its start-up lines included); also {VERBOSE_VARIABLE}=1.")
+def main(verbose: bool) -> None:
     """Deep Cross-Modal Hashing (Jiang & Li, CVPR 2017): learn binary codes for images and texts.
 
     Start with `dcmh-tf fit`, which trains on built-in demo data and prints MAP.
     """
+    configure_logging(verbose)
 
 
 from dcmh_tf.cli import evaluate as _evaluate  # noqa: E402  (commands register themselves on `main`)

@@ -6,6 +6,7 @@ import functools
 
 import click
 
+from dcmh_tf.cli.startup import import_tensorflow
 from dcmh_tf.errors import DcmhError
 
 
@@ -26,3 +27,12 @@ def print_json(values) -> None:
     import json
 
     click.echo(json.dumps(values, indent=2, sort_keys=True))
+
+
+def check_run(path) -> None:
+    """Refuse a RUN that is not a trained run directory, then import TensorFlow: a mistyped RUN fails
+    in a fraction of a second instead of after TensorFlow's start-up."""
+    from dcmh_tf.run_directory import RunDirectory
+
+    RunDirectory.open(path).check_checkpoint()
+    import_tensorflow()

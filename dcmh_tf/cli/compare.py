@@ -11,6 +11,7 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import reports_errors
+from dcmh_tf.cli.startup import import_tensorflow
 
 POSITIVE = click.IntRange(min=1)
 
@@ -62,6 +63,7 @@ def compare(data_path, bits, seeds, methods, sensitivity_values, sensitivity_see
 
     For many BLAS-heavy baselines on a busy machine, OPENBLAS_NUM_THREADS=1 avoids thread contention.
     """
+    import_tensorflow()
     from dcmh_tf.baselines import BASELINES
     from dcmh_tf.baselines.comparison import DCMH, ComparisonPlan, run_comparison
     from dcmh_tf.baselines.paper_report import format_table, write_report

@@ -38,14 +38,21 @@ def info(path, dataset, images_key, texts_key, labels_key, as_json):
         key = description["keys"][role]
         click.echo(f"  {role:<7} {'/'.join(key) if isinstance(key, list) else key} in {file} "
                    f"({description['formats'][role]})")
-    image = "×".join(map(str, description["image_shape"]))
+    missing = f"missing ({', '.join(description.get('missing', []))} not found)"
     click.echo(f"  pairs            {description['pairs']}")
-    click.echo(f"  images           {image} {'pixels' if description['image_kind'] == 'pixels' else 'features'}")
-    click.echo(f"  text dimensions  {description['text_dim']}")
-    per_item = description["labels_per_item"]
-    click.echo(f"  labels           {description['labels']} ({per_item['min']} to {per_item['max']} per item, "
-               f"mean {per_item['mean']})")
-    if description["items_without_label"]:
+    if description["image_shape"] is None:
+        click.echo(f"  images           {missing}")
+    else:
+        image = "×".join(map(str, description["image_shape"]))
+        click.echo(f"  images           {image} {'pixels' if description['image_kind'] == 'pixels' else 'features'}")
+    click.echo(f"  text dimensions  {description['text_dim'] if description['text_dim'] is not None else missing}")
+    if description["labels"] is None:
+        click.echo(f"  labels           {missing}")
+    else:
+        per_item = description["labels_per_item"]
+        click.echo(f"  labels           {description['labels']} ({per_item['min']} to {per_item['max']} per item, "
+                   f"mean {per_item['mean']})")
+    if description.get("items_without_label"):
         click.echo(f"  without label    {description['items_without_label']} items")
     split = description["split"]
     if "query" in split:

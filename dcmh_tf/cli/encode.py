@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import reports_errors
+from dcmh_tf.cli.common import check_run, reports_errors
 
 
 @main.command()
@@ -22,6 +22,7 @@ from dcmh_tf.cli.common import reports_errors
 @reports_errors
 def encode(run, output, modality, dataset, data_path, part, batch_size, progress):
     """Encode items of a dataset with the run in RUN into a Hamming index for `dcmh-tf search`."""
+    check_run(run)
     from dcmh_tf.search import build_index
 
     index = build_index(run, modality=modality, dataset=dataset, data_path=data_path, part=part,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import print_json, reports_errors
+from dcmh_tf.cli.common import check_run, print_json, reports_errors
 from dcmh_tf.metrics import DEFAULT_TOPK
 
 
@@ -24,6 +24,7 @@ def evaluate(run, as_json, topk, plot_dir, progress):
     Prints MAP of Hamming ranking, MAP@k, precision at N, and precision, recall and F-measure of
     hash lookup within Hamming radius 0, 1 and 2; rewrites RUN/metrics.json.
     """
+    check_run(run)
     from dcmh_tf.evaluation import evaluate_run
     from dcmh_tf.report import format_metrics
 

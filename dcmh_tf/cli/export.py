@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import reports_errors
+from dcmh_tf.cli.common import check_run, reports_errors
 
 # largest |Δfeatures| an export may have against Keras (float32 kernels differ in summation order)
 TOLERANCE = 1e-4
@@ -26,6 +26,7 @@ TOLERANCE = 1e-4
 def export(run, format_, output, version, name, overwrite, progress):
     """Export the encoders of the run in directory RUN with heads that give features, ±1 codes and
     packed bits, then compare every exported model with Keras on a sample batch."""
+    check_run(run)
     from dcmh_tf.export import export_run
 
     result = export_run(run, output, formats=(format_,), name=name, version=version, overwrite=overwrite,

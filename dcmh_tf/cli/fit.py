@@ -9,8 +9,9 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import reports_errors
+from dcmh_tf.cli.startup import import_tensorflow
 from dcmh_tf.config import (
-    DATASETS, FEATURE_SCALINGS, IMAGE_ENCODERS, LOSS_NORMALIZATIONS, OPTIMIZERS, PRESETS, STRATEGIES,
+    DATASETS, FEATURE_SCALINGS, IMAGE_ENCODERS, LOSS_NORMALIZATIONS, MAX_BITS, OPTIMIZERS, PRESETS, STRATEGIES,
 )
 
 POSITIVE = click.IntRange(min=1)
@@ -51,7 +52,7 @@ OVERRIDES = {
               help="Run directory to create [default: runs/<dataset>-<bits>b-<time>].")
 @click.option("--resume", type=click.Path(), default=None,
               help="Continue the run in this directory from its last complete epoch (only --epochs may change).")
-@click.option("--bits", type=POSITIVE, default=None, help="Code length c.")
+@click.option("--bits", type=click.IntRange(min=1, max=MAX_BITS), default=None, help="Code length c.")
 @click.option("--epochs", type=POSITIVE, default=None, help="Outer iterations of Algorithm 1.")
 @click.option("--batch-size", type=POSITIVE, default=None, help="Mini-batch size of both phases.")
 @click.option("--gamma", type=NON_NEGATIVE, default=None, help="Weight γ of the quantization term.")
@@ -91,8 +92,8 @@ def fit(preset, output, resume, progress, **options):
     few minutes on a laptop CPU.
     """
     from dcmh_tf.config import resolve_config
+    from dcmh_tf.errors import ConfigError
     from dcmh_tf.run_directory import RunDirectory
-    from dcmh_tf.training import fit as fit_run
 
     given = {key: value for key, value in options.items() if value is not None}
     if preset is None:
@@ -103,9 +104,10 @@ def fit(preset, output, resume, progress, **options):
             names = ", ".join("--" + key.replace("_", "-") for key in extra + (["output"] if output else []))
             raise click.UsageError(f"--resume continues a run with its saved configuration; drop {names} "
                                    "(only --epochs may change).")
-        config = RunDirectory.open(resume).config
-        if "epochs" in given:
-            config = config.replace(epochs=given["epochs"])
+        try:
+            config = RunDirectory.open(resume).resumed_config(given.get("epochs"))
+        except ConfigError as error:  # --epochs below the epochs done: a bad option (exit 2)
+            raise click.BadParameter(str(error), param_hint="--epochs") from None
         output = resume
     else:
         overrides = {OVERRIDES[key]: value for key, value in given.items()}
@@ -115,9 +117,29 @@ def fit(preset, output, resume, progress, **options):
         config = resolve_config(preset, **overrides)
         if output is None:
             output = f"runs/{config.dataset}-{config.bits}b-{datetime.now():%Y%m%d-%H%M%S}"
+    import_tensorflow()  # after the checks above, so that a mistyped option fails at once
+    from dcmh_tf.training import fit as fit_run
+
     started = time.perf_counter()
     run, metrics = fit_run(config, output, resume=resume is not None, progress=progress, echo=click.echo)
     minutes = (time.perf_counter() - started) / 60
     click.echo(f"MAP I→T {metrics['map_i2t']:.4f}   MAP T→I {metrics['map_t2i']:.4f}   "
                f"({config.bits} bits, {config.dataset}, {minutes:.1f} min)")
     click.echo(f"run directory: {run.path}")
+
+
+def _preset_values(field: str) -> str:
+    """'[default: X]' when every preset agrees, else each preset's value: the defaults depend on --preset."""
+    def show(value):
+        return "none" if value is None else "yes" if value is True else "no" if value is False else f"{value:g}" \
+            if isinstance(value, float) else str(value)
+
+    values = {name: show(getattr(preset, field)) for name, preset in sorted(PRESETS.items())}
+    if len(set(values.values())) == 1:
+        return f"[default: {next(iter(values.values()))}]"
+    return "[" + ", ".join(f"{name}: {value}" for name, value in values.items()) + "]"
+
+
+for _option in fit.params:  # every overriding option's help shows the presets' values
+    if _option.name in OVERRIDES and "[default" not in (_option.help or ""):
+        _option.help = f"{_option.help} {_preset_values(OVERRIDES[_option.name])}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import print_json, reports_errors
+from dcmh_tf.cli.common import check_run, print_json, reports_errors
 
 
 @main.command()
@@ -22,11 +22,12 @@ from dcmh_tf.cli.common import print_json, reports_errors
 def search(run, index_path, image, tags, top, radius, as_json):
     """Search the index for the items nearest to a picture (--image) or to tags (--tags), through
     the encoders of the run in RUN."""
+    if (image is None) == (tags is None):
+        raise click.UsageError("give exactly one of --image and --tags.")
+    check_run(run)
     from dcmh_tf.index import HammingIndex
     from dcmh_tf.search import search_index
 
-    if (image is None) == (tags is None):
-        raise click.UsageError("give exactly one of --image and --tags.")
     index = HammingIndex.load(index_path)
     found = search_index(run, index, image=image, tags=tags, top=top, radius=radius)
     if found["unknown_tags"]:

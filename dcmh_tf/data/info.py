@@ -11,8 +11,9 @@ import numpy as np
 from dcmh_tf.data.features import find_feature_keys, read_features
 from dcmh_tf.data.matfile import open_array_file
 from dcmh_tf.data.paired import PairedData
-from dcmh_tf.data.releases import PART_FILE, RELEASES, load_release
+from dcmh_tf.data.releases import KEYS, PART_FILE, PARTS, RELEASES, ROLES, find_key, load_release, locate_release_files
 from dcmh_tf.data.splits import protocol_sizes
+from dcmh_tf.data.validation import as_float_matrix, as_multi_hot, check_row_counts
 from dcmh_tf.errors import DataError
 
 
@@ -55,6 +56,9 @@ def describe_dataset(path, dataset: str | None = None, keys: dict[str, str | Non
     if dataset == "features":
         data = read_features(path, keys=keys)
     elif dataset in RELEASES:
+        files = locate_release_files(path, RELEASES[dataset], partial=True)
+        if set(files) != set(ROLES):  # inspect the parts that exist; training needs all three
+            return describe_release_parts(RELEASES[dataset], files, keys or {})
         data = load_release(RELEASES[dataset], path, keys=keys)
     else:
         raise DataError(f"unknown dataset {dataset!r}; expected features or one of {', '.join(RELEASES)}.")
@@ -94,4 +98,38 @@ def describe_data(data: PairedData, dataset: str) -> dict[str, Any]:
             else:
                 info["split"] = {"source": "protocol", "query": n_query, "database": len(data) - n_query,
                                  "train": n_train}
+    return info
+
+
+def describe_release_parts(release, files: dict[str, Path], keys: dict[str, str | None]) -> dict[str, Any]:
+    """The description of the part files of a release that exist (`files`: role -> path, some roles
+    missing): their arrays, rows, text dimension and labels, and which parts a run still needs."""
+    prefix = PART_FILE.match(next(iter(files.values())).name)["prefix"]
+    missing = [f"{prefix}-{part}.mat" for part, role in PARTS.items() if role not in files]
+    info: dict[str, Any] = {"dataset": release.name, "files": {}, "keys": {}, "formats": {}, "missing": missing,
+                            "image_kind": None, "image_shape": None, "text_dim": None, "labels": None}
+    rows = {}
+    for role, path in files.items():
+        with open_array_file(path) as file:
+            key = find_key(file, (keys[role],) if keys.get(role) else KEYS[role], role, f"--{role}-key")
+            info["files"][role], info["keys"][role], info["formats"][role] = str(path), key, file.format
+            where = f"{path}: {key!r}"
+            if role == "texts":
+                texts = as_float_matrix(file.read(key), where)
+                rows[role], info["text_dim"] = len(texts), int(texts.shape[1])
+            elif role == "labels":
+                labels, _ = as_multi_hot(file.read(key), where)
+                per_item = labels.sum(axis=1)
+                rows[role], info["labels"] = len(labels), int(labels.shape[1])
+                info["labels_per_item"] = {"min": int(per_item.min()), "mean": round(float(per_item.mean()), 3),
+                                           "max": int(per_item.max())}
+                info["items_without_label"] = int(np.sum(per_item == 0))
+            else:
+                shape = file.shape(key)
+                info["image_kind"], info["image_shape"] = "pixels", list(shape)
+                rows[role] = shape[-1] if len(shape) == 4 and shape[-2] == 3 else shape[0]
+    info["pairs"] = check_row_counts(release.title, **rows)
+    info["split"] = {"source": "none", "problem": (
+        f"{', '.join(missing)} missing beside {next(iter(files.values())).parent}: `dcmh-tf fit` needs the -iall, "
+        f"-yall and -lall files side by side; the parts above can be inspected")}
     return info

@@ -67,9 +67,10 @@ NUS_WIDE = Release(
 RELEASES = {release.name: release for release in (MIRFLICKR25K, IAPR_TC12, NUS_WIDE)}
 
 
-def locate_release_files(path, release: Release) -> dict[str, Path]:
+def locate_release_files(path, release: Release, *, partial: bool = False) -> dict[str, Path]:
     """role -> file for a release given as one file, as one of its part files (the other parts are
-    looked for beside it), or as the folder that holds them."""
+    looked for beside it), or as the folder that holds them. With `partial`, the part files found
+    (missing parts are left out) instead of an error."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder; expected the {release.title} .mat file(s), e.g. "
@@ -95,7 +96,7 @@ def locate_release_files(path, release: Release) -> dict[str, Path]:
         if candidates:
             found[role] = candidates[0]
     missing = [f"{match['prefix']}-{part}.mat" for part, role in PARTS.items() if role not in found]
-    if missing:
+    if missing and not partial:
         raise DataError(f"{path}: the release is split into three files and {', '.join(missing)} is missing "
                         f"from {path.parent}; put the -iall, -yall and -lall files side by side.")
     return found
