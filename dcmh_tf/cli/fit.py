@@ -26,7 +26,7 @@ OVERRIDES = {
     "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every", "jit": "jit",
     "images_key": "images_key", "texts_key": "texts_key", "labels_key": "labels_key", "flip": "flip",
     "feature_scaling": "feature_scaling", "pretrained": "pretrained", "mixed_precision": "mixed_precision",
-    "strategy": "strategy",
+    "strategy": "strategy", "n_validation": "n_validation", "keep_best": "keep_best", "patience": "patience",
 }
 
 
@@ -81,7 +81,16 @@ OVERRIDES = {
               help="tf.distribute: default (one device), mirrored (all local GPUs), multiworker (the machines of "
                    "TF_CONFIG; run the same command on each) [default: default].")
 @click.option("--seed", type=int, default=None, help="Seed of the split, initialisation and shuffling.")
-@click.option("--eval-every", type=click.IntRange(min=0), default=None, help="Evaluate MAP every k epochs (0: at the end).")
+@click.option("--eval-every", type=click.IntRange(min=0), default=None,
+              help="Every k epochs, MAP of the validation queries carved from the database (never the query set, "
+                   "which is scored once at the end) [default: 0, none].")
+@click.option("--n-validation", type=click.IntRange(min=0), default=None,
+              help="Validation queries drawn from the database, outside the training set when it can "
+                   "[default: 10% of the database, at most 1000, with --eval-every].")
+@click.option("--keep-best/--no-keep-best", default=None,
+              help="End with the encoders of the best validation MAP (RUN/best/) instead of the last [default: no].")
+@click.option("--patience", type=click.IntRange(min=0), default=None,
+              help="Early stopping: stop after this many evaluations without a better validation MAP [default: 0, never].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on a terminal.")
 @reports_errors
 def fit(preset, output, resume, progress, **options):
