@@ -45,6 +45,7 @@ class Config:
     labels_key: str | None = None
     flip: bool = False  # random left-right flips of training images
     feature_scaling: str = "standardize"  # features sets: z-score each dimension with training-set statistics
+    readers: int = 1  # processes reading pictures from an HDF5 (v7.3) file (h5py reads one at a time per process)
     # model
     bits: int = 16
     image_encoder: str = "cnnf"
@@ -90,6 +91,8 @@ class Config:
         for name, value in positive_ints.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, received {value!r}.")
+        if not isinstance(self.readers, int) or isinstance(self.readers, bool) or self.readers < 1:
+            raise ConfigError(f"readers must be a positive integer, received {self.readers!r}.")
         for name in ("n_query", "n_train"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):

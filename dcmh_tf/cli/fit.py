@@ -26,7 +26,7 @@ OVERRIDES = {
     "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every", "jit": "jit",
     "images_key": "images_key", "texts_key": "texts_key", "labels_key": "labels_key", "flip": "flip",
     "feature_scaling": "feature_scaling", "pretrained": "pretrained", "mixed_precision": "mixed_precision",
-    "strategy": "strategy", "n_validation": "n_validation", "keep_best": "keep_best", "patience": "patience",
+    "strategy": "strategy", "n_validation": "n_validation", "readers": "readers", "keep_best": "keep_best", "patience": "patience",
 }
 
 
@@ -45,6 +45,9 @@ OVERRIDES = {
 @click.option("--flip/--no-flip", default=None, help="Random left-right flips of training images [default: no].")
 @click.option("--feature-scaling", type=click.Choice(FEATURE_SCALINGS), default=None,
               help="Features sets: z-score each dimension with training-set statistics [default: standardize].")
+@click.option("--readers", type=POSITIVE, default=None,
+              help="Processes reading pictures from a v7.3 (HDF5) file in parallel; one per core or two feeds a GPU "
+                   "[default: 1].")
 @click.option("--n-query", type=POSITIVE, default=None, help="Queries in the split [default: the dataset's protocol].")
 @click.option("--n-train", type=POSITIVE, default=None, help="Training pairs drawn from the database [default: protocol].")
 @click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
