@@ -65,8 +65,15 @@ def sequential_read(path: Path, block: int = 16 * 2**20) -> tuple[int, float]:
     return total, time.perf_counter() - started
 
 
-def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool, readers: int = 1) -> tuple[int, float]:
-    """Images read and seconds taken for one pass over all n rows with `readers` reader processes."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by this process and by its ended children (the readers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool, readers: int = 1) -> tuple[int, float, tuple]:
+    """Images read, seconds taken and (this process's, the readers') CPU seconds for one pass over all
+    n rows with `readers` reader processes."""
     from tqdm.auto import tqdm
 
     from dcmh_tf.data.images import open_pixel_stack
@@ -79,13 +86,15 @@ def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool, readers: i
         order = np.random.default_rng(0).permutation(n) if shuffled else np.arange(n)
         batches = make_dataset(stack, np.arange(n), order, batch_size)
         seen, checksum = 0, 0.0
+        cpu_before = cpu_seconds()
         started = time.perf_counter()
         for _, values in tqdm(batches, total=-(-n // batch_size), unit="batch", file=sys.stderr):
             seen += int(values.shape[0])
             checksum += float(values[0, 0, 0, 0])  # touch the data, as a training step would
         seconds = time.perf_counter() - started
-        stack.use_readers(1)  # stops the reader processes
-        return seen, seconds
+        stack.use_readers(1)  # stops the reader processes, whose CPU time then counts in RUSAGE_CHILDREN
+        cpu = tuple(after - before for after, before in zip(cpu_seconds(), cpu_before))
+        return seen, seconds, cpu
 
 
 def main(argv=None) -> None:
@@ -117,11 +126,13 @@ def main(argv=None) -> None:
     rates = {readers: [] for readers in args.readers}
     for round_ in range(args.rounds):
         for readers in args.readers:
-            seen, seconds = stream_epoch(path, args.images, args.batch_size, not args.sequential, readers)
+            seen, seconds, (main_cpu, reader_cpu) = stream_epoch(path, args.images, args.batch_size,
+                                                                 not args.sequential, readers)
             rates[readers].append(seen / seconds)
             print(f"round {round_ + 1}, {readers} reader(s): streamed {seen} images "
                   f"({'file order' if args.sequential else 'shuffled'}, batch {args.batch_size}) in {seconds:.1f} s: "
-                  f"{seen / seconds:.0f} images/s", flush=True)
+                  f"{seen / seconds:.0f} images/s; CPU per image {1000 * main_cpu / seen:.2f} ms in this process"
+                  + (f", {1000 * reader_cpu / seen:.2f} ms in the readers" if readers > 1 else ""), flush=True)
     for readers, values in rates.items():
         print(f"{readers} reader(s): {' / '.join(f'{v:.0f}' for v in values)} images/s "
               f"(×{np.mean(values) / np.mean(rates[args.readers[0]]):.2f} of {args.readers[0]})")

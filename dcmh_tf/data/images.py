@@ -5,19 +5,12 @@ file HDF5 stores them with the axes reversed). `PixelStack` finds the item, chan
 width axes once and reads any sorted set of rows as (b, H, W, 3), touching only those rows on disk,
 so an epoch streams through a file of any size in the memory of a few batches.
 
-h5py serialises every call in a process behind one lock, so one process decompresses one picture
-at a time whatever the thread count. `PixelStack.use_readers(k)` moves the reads of an HDF5-backed
-stack into k reader processes, each with its own handle on the file: tf.data's parallel map then
-has k batches read at once (the pixels come back pickled through a pipe, a copy that costs little
-beside decompression).
+`PixelStack.use_readers(k)` reads with k processes (`dcmh_tf.data.readers`), for HDF5 files.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
-import weakref
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -49,29 +42,25 @@ class PixelStack:
         # NUS-WIDE-sized benchmark epochs hung at its last batch; the cause was not pinned down.)
         self._lock = threading.Lock()
         self.readers = 1
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool = None  # a dcmh_tf.data.readers.ReaderPool with readers > 1
 
     def use_readers(self, readers: int) -> None:
-        """Read with `readers` processes (1: in this process). Only an HDF5 dataset can be reopened
-        by another process; for an in-memory array there is nothing to gain, and it is refused."""
+        """Read with `readers` processes (`dcmh_tf.data.readers`; 1: in this process). Only an HDF5
+        dataset can be reopened by another process; an in-memory array is refused."""
         if not isinstance(readers, int) or readers < 1:
             raise DataError(f"readers must be a positive integer, received {readers!r}.")
         if readers > 1 and not hasattr(self.stored, "file"):
             raise DataError(f"{self.name}: parallel readers reopen an HDF5 file; these pixels are in memory "
                             f"({type(self.stored).__name__}), read them with readers=1.")
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.close()
             self._pool = None
         self.readers = readers
         if readers > 1:
-            # spawn, not fork: a forked copy of a process running TensorFlow's threads may deadlock
-            self._pool = ProcessPoolExecutor(readers, mp_context=multiprocessing.get_context("spawn"))
-            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
-            # start the processes and open the file in them now: a file they cannot open fails here, not mid-epoch
-            first = np.zeros(1, np.int64)
-            for future in [self._pool.submit(_read_in_reader, self.stored.file.filename, self.stored.name, self.axes,
-                                             first) for _ in range(readers)]:
-                future.result()
+            from dcmh_tf.data.readers import ReaderPool
+
+            self._pool = ReaderPool(self.stored.file.filename, self.stored.name, self.axes, self.shape[1:], self.dtype,
+                                    readers)
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -94,8 +83,7 @@ class PixelStack:
         if rows.size and np.any(np.diff(rows) <= 0):
             raise DataError(f"{self.name}: rows must be read in increasing order without repeats.")
         if self._pool is not None:
-            return self._pool.submit(_read_in_reader, self.stored.file.filename, self.stored.name, self.axes,
-                                     rows).result()
+            return self._pool.read(rows)
         # Consecutive rows are read as one slice: one HDF5 request per run instead of per row.
         runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1) if rows.size else []
         parts = [self._read_range(int(run[0]), int(run[-1]) + 1) for run in runs]
@@ -109,22 +97,6 @@ class PixelStack:
         with self._lock:
             block = np.asarray(self.stored[tuple(index)])
         return np.transpose(block, self.axes)
-
-
-_READER_STACKS: dict[tuple[str, str], PixelStack] = {}  # a reader process's open stacks
-
-
-def _read_in_reader(path: str, key: str, axes: tuple[int, int, int, int], rows: np.ndarray) -> np.ndarray:
-    """In a reader process: `rows` of the stack `key` of the HDF5 file `path`, opened once per process."""
-    stack = _READER_STACKS.get((path, key))
-    if stack is None:
-        import h5py
-
-        from dcmh_tf.data.matfile import CHUNK_CACHE_BYTES
-
-        stack = PixelStack(h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)[key], axes, name=f"{path}: {key!r}")
-        _READER_STACKS[path, key] = stack
-    return stack[rows]
 
 
 def find_pixel_axes(shape: tuple[int, ...], n_items: int, where: str) -> tuple[int, int, int, int]:
