@@ -128,3 +128,18 @@ def test_keep_best_ends_with_the_best_validation_epoch_and_writes_loadable_keras
         clear = np.abs(expected) > 1e-4  # a sign can only differ where an output is ~0
         np.testing.assert_array_equal(np.where(loaded >= 0, 1, -1)[clear], np.where(expected >= 0, 1, -1)[clear])
         assert clear.mean() > 0.99
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--keep-best"], "--keep-best and --patience choose among the evaluations of --eval-every"),
+    (["--patience", "3"], "--keep-best and --patience choose among the evaluations of --eval-every"),
+    (["--eval-every", "5", "--n-validation", "0"], "--eval-every scores the validation split, and --n-validation is 0"),
+])
+def test_fit_refuses_selection_without_a_validation_evaluation(tmp_path, arguments, message):
+    from click.testing import CliRunner
+
+    from dcmh_tf.cli import main
+
+    result = CliRunner().invoke(main, ["fit", "--output", str(tmp_path / "run"), *arguments])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()

@@ -107,6 +107,12 @@ def fit(preset, output, resume, progress, **options):
     from dcmh_tf.training import fit as fit_run
 
     given = {key: value for key, value in options.items() if value is not None}
+    if (given.get("keep_best") or given.get("patience")) and not given.get("eval_every"):
+        raise click.UsageError("--keep-best and --patience choose among the evaluations of --eval-every; "
+                               "add --eval-every K.")
+    if given.get("eval_every") and given.get("n_validation") == 0:
+        raise click.UsageError("--eval-every scores the validation split, and --n-validation is 0; model selection "
+                               "never looks at the query set: give --n-validation > 0.")
     if preset is None:
         preset = "wiki" if given.get("dataset") == "features" else "demo"
     if resume is not None:
