@@ -38,3 +38,19 @@ def test_readers_need_a_file():
         stack.use_readers(2)
     with pytest.raises(DataError, match="readers must be a positive integer, received 0"):
         stack.use_readers(0)
+
+
+def test_config_readers_reach_a_release_file(tmp_path):
+    from dcmh_tf.config import resolve_config
+    from dcmh_tf.data.loading import load_dataset
+
+    rng = np.random.default_rng(2)
+    pictures = rng.integers(0, 256, size=(12, 8, 8, 3), dtype=np.uint8)
+    write_mat_v73(tmp_path / "FLICKR-25K.mat", {"images": to_matlab_layout(pictures, "HW3N"),
+                                                 "YAll": rng.integers(0, 2, (12, 5)).astype(np.uint8),
+                                                 "LAll": np.eye(3, dtype=np.uint8)[np.arange(12) % 3]})
+    config = resolve_config("demo", dataset="mirflickr25k", data_path=str(tmp_path / "FLICKR-25K.mat"), readers=2)
+    data = load_dataset(config)
+    assert data.images.readers == 2
+    np.testing.assert_array_equal(data.images[np.arange(1, 12, 2)], pictures[1::2])
+    data.images.use_readers(1)
