@@ -26,14 +26,13 @@ class ReaderPool:
     def __init__(self, path: str, key: str, axes: tuple[int, int, int, int], item_shape: tuple[int, ...],
                  dtype: np.dtype, readers: int):
         self.path, self.key, self.axes = path, key, tuple(axes)
-        self.item_shape, self.dtype = tuple(item_shape), np.dtype(dtype)
+        self.item_shape, self.dtype, self.readers = tuple(item_shape), np.dtype(dtype), readers
         # spawn, not fork: a forked copy of a process running TensorFlow's threads may deadlock
         self._pool = ProcessPoolExecutor(readers, mp_context=multiprocessing.get_context("spawn"))
         self._blocks: queue.SimpleQueue = queue.SimpleQueue()  # free shared memory blocks
         self._finalizer = weakref.finalize(self, _shut_down, self._pool, self._blocks)
         # start every process and open the file in it now: a file they cannot open fails here, not mid-epoch
-        warm = [self._blocks.get() if not self._blocks.empty() else None for _ in range(readers)]
-        blocks = [self._block(1, block) for block in warm]
+        blocks = [self._block(1, None) for _ in range(readers)]
         try:
             for future in [self._submit(np.zeros(1, np.int64), block) for block in blocks]:
                 future.result()
@@ -42,17 +41,24 @@ class ReaderPool:
                 self._blocks.put(block)
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """Pixels of `rows` (increasing), shape (len(rows),) + item_shape."""
+        """Pixels of `rows` (increasing), shape (len(rows),) + item_shape. The rows are split among
+        the readers, so that one batch is read by all of them at once."""
+        parts = [part for part in np.array_split(rows, self.readers) if len(part)] or [rows]
+        blocks = [self._block(len(part), self._free_block()) for part in parts]
         try:
-            block = self._blocks.get_nowait()
-        except queue.Empty:
-            block = None
-        block = self._block(len(rows), block)
-        try:
-            self._submit(rows, block).result()
-            return np.ndarray((len(rows),) + self.item_shape, self.dtype, buffer=block.buf).copy()
+            for future in [self._submit(part, block) for part, block in zip(parts, blocks)]:
+                future.result()
+            return np.concatenate([np.ndarray((len(part),) + self.item_shape, self.dtype, buffer=block.buf)
+                                   for part, block in zip(parts, blocks)])
         finally:
-            self._blocks.put(block)
+            for block in blocks:
+                self._blocks.put(block)
+
+    def _free_block(self) -> shared_memory.SharedMemory | None:
+        try:
+            return self._blocks.get_nowait()
+        except queue.Empty:
+            return None
 
     def close(self) -> None:
         self._finalizer()
