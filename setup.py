@@ -17,8 +17,11 @@ setup(
     packages=find_packages(include=["dcmh_tf", "dcmh_tf.*"]) + ["dcmh_tf.export"],
     package_dir={"dcmh_tf.export": "export"},
     install_requires=[
-        "tensorflow>=2.21; platform_machine!='x86_64'",
-        "tensorflow-cpu>=2.21; platform_machine=='x86_64'",
+        # No TensorFlow here: `tensorflow` and `tensorflow-cpu` are two distributions of one module, and
+        # pip installs both (one over the other) when a requirement names one and the environment holds the
+        # other. Choose it with an extra (docs/training-hardware.md): `dcmh-tf[and-cuda]` on a GPU machine,
+        # `dcmh-tf[cpu]` on a CPU one; `pip install -r requirements.txt -e .` pins tensorflow-cpu; an
+        # environment that already has a TensorFlow keeps it.
         "keras>=3.15",
         "numpy>=2.0",
         "h5py>=3.10",
@@ -35,6 +38,12 @@ setup(
         "pillow>=10",  # pictures of the raw releases (datasets prepare)
     ],
     # bench: faiss-cpu, the baseline of scripts/benchmark_eval.py (optional)
-    extras_require={"test": ["pytest>=8", "hypothesis>=6.100"], "bench": ["faiss-cpu>=1.8"]},  # hypothesis: fuzz tests
+    extras_require={
+        "and-cuda": ["tensorflow[and-cuda]>=2.21"],  # TensorFlow with the CUDA and cuDNN wheels (Linux, NVIDIA GPU)
+        "gpu": ["tensorflow[and-cuda]>=2.21"],  # the same, by the name some users look for
+        "cpu": ["tensorflow-cpu>=2.21; platform_machine=='x86_64'", "tensorflow>=2.21; platform_machine!='x86_64'"],
+        "test": ["pytest>=8", "hypothesis>=6.100"],  # hypothesis: fuzz tests
+        "bench": ["faiss-cpu>=1.8"],
+    },
     entry_points={"console_scripts": ["dcmh-tf=dcmh_tf.cli:main"]},
 )

@@ -48,6 +48,7 @@ class Config:
     labels_key: str | None = None
     flip: bool = False  # random left-right flips of training images
     feature_scaling: str = "standardize"  # features sets: z-score each dimension with training-set statistics
+    readers: int = 1  # processes reading pictures from an HDF5 (v7.3) file (h5py reads one at a time per process)
     # model
     bits: int = 16
     image_encoder: str = "cnnf"
@@ -73,7 +74,14 @@ class Config:
     weight_decay: float = 5e-4
     seed: int = 0
     jit: bool = False  # compile the training steps with XLA
-    eval_every: int = 0  # evaluate MAP every k epochs (0: only at the end)
+    # model selection (dcmh_tf.selection): every eval_every epochs, MAP of the validation queries carved from the
+    # database (n_validation of them; None: 10 % of the database, at most 1,000, when eval_every > 0); keep_best
+    # keeps the encoders of the best validation MAP; patience stops after that many evaluations without a better
+    # one (0: never). The query set is scored once, at the end.
+    eval_every: int = 0
+    n_validation: int | None = None
+    keep_best: bool = False
+    patience: int = 0
     mixed_precision: bool = False  # float16 compute in conv and dense layers; float32 outputs, buffers, loss
     strategy: str = "default"  # tf.distribute: default (one device), mirrored (local GPUs), multiworker (TF_CONFIG)
 
@@ -91,6 +99,8 @@ class Config:
                 raise ConfigError(f"{name} must be a positive integer, received {value!r}.")
         if self.bits > MAX_BITS:
             raise ConfigError(f"bits must be at most {MAX_BITS}, received {self.bits}; the paper uses 16 to 64.")
+        if not isinstance(self.readers, int) or isinstance(self.readers, bool) or self.readers < 1:
+            raise ConfigError(f"readers must be a positive integer, received {self.readers!r}.")
         for name in ("n_query", "n_train", "lr_decay_epochs"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -105,6 +115,18 @@ class Config:
                 raise ConfigError(f"{name} must be a finite number > 0, received {value!r}.")
         if self.eval_every < 0:
             raise ConfigError(f"eval_every must be >= 0, received {self.eval_every!r}.")
+        if self.n_validation is not None and (not isinstance(self.n_validation, int) or self.n_validation < 0):
+            raise ConfigError(f"n_validation must be an integer >= 0 or None, received {self.n_validation!r}.")
+        if not isinstance(self.keep_best, bool):
+            raise ConfigError(f"keep_best must be true or false, received {self.keep_best!r}.")
+        if not isinstance(self.patience, int) or isinstance(self.patience, bool) or self.patience < 0:
+            raise ConfigError(f"patience must be an integer >= 0, received {self.patience!r}.")
+        if (self.keep_best or self.patience) and not self.eval_every:
+            raise ConfigError("keep_best and patience choose among the evaluations of eval_every, which is 0; "
+                              "add --eval-every K.")
+        if self.eval_every and self.n_validation == 0:
+            raise ConfigError("eval_every evaluates on the validation split, and n_validation is 0; give "
+                              "--n-validation > 0 (model selection never looks at the query set).")
         choices = {
             "dataset": (self.dataset, DATASETS),
             "optimizer": (self.optimizer, OPTIMIZERS),

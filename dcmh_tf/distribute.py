@@ -68,7 +68,10 @@ def make_distributed_step(trainer, strategy: tf.distribute.Strategy, phase: str,
         stop = tf.minimum(start + share, batch)
         mine = positions[start:stop]
         with tf.GradientTape() as tape:
-            outputs = encoder(inputs[start:stop], training=True)
+            # a batch smaller than the replicas leaves some with no rows, and a convolution of an empty
+            # batch fails on CPU ("input depth must be evenly divisible by filter depth"): skip the pass there
+            outputs = tf.cond(stop > start, lambda: encoder(inputs[start:stop], training=True),
+                              lambda: tf.zeros([0, config.bits], tf.float32))  # encoders output float32
             padded = tf.scatter_nd(tf.range(start, stop)[:, None], outputs, [batch, config.bits])
             batch_outputs = tf.stop_gradient(context.all_reduce(tf.distribute.ReduceOp.SUM, padded))
             others = tf.reduce_sum(batch_outputs, axis=0) - tf.stop_gradient(tf.reduce_sum(outputs, axis=0))

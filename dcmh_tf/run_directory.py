@@ -7,6 +7,10 @@
     RUN/checkpoint/            written atomically at the end of every epoch:
         image_encoder.weights.h5, text_encoder.weights.h5,
         state.npz              F, G, B buffers, epochs done, optimizer variables
+    RUN/best/                  with keep_best: the encoders' weights of the best validation MAP
+    RUN/validation.json        with eval_every: the validation curve (dcmh_tf.selection)
+    RUN/image_encoder.keras,   the encoders the run ends with (the kept ones with keep_best) in Keras'
+    RUN/text_encoder.keras     native format: keras.saving.load_model after `import dcmh_tf`
     RUN/metrics.json           latest evaluation (at least map_i2t, map_t2i, bits)
     RUN/logs/                  TensorBoard scalars
 """
@@ -35,6 +39,9 @@ LOGS = "logs"
 IMAGE_WEIGHTS = "image_encoder.weights.h5"
 TEXT_WEIGHTS = "text_encoder.weights.h5"
 STATE = "state.npz"
+BEST = "best"
+VALIDATION = "validation.json"
+KERAS_FILES = {"image": "image_encoder.keras", "text": "text_encoder.keras"}
 
 
 class RunDirectory:
@@ -114,18 +121,55 @@ class RunDirectory:
     def save_checkpoint(self, image_encoder, text_encoder, state: dict[str, np.ndarray]) -> None:
         """Write weights and state to a fresh folder, then swap it in, so a kill leaves either the
         previous complete checkpoint or the new one."""
-        tmp = self.path / (CHECKPOINT + ".tmp")
-        old = self.path / (CHECKPOINT + ".old")
+        self._write_weights_folder(self.checkpoint_path, image_encoder, text_encoder, state)
+
+    def _write_weights_folder(self, folder: Path, image_encoder, text_encoder, state: dict | None = None) -> None:
+        tmp = folder.with_name(folder.name + ".tmp")
+        old = folder.with_name(folder.name + ".old")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         image_encoder.save_weights(tmp / IMAGE_WEIGHTS)
         text_encoder.save_weights(tmp / TEXT_WEIGHTS)
-        np.savez(tmp / STATE, **state)
+        if state is not None:
+            np.savez(tmp / STATE, **state)
         shutil.rmtree(old, ignore_errors=True)
-        if self.checkpoint_path.exists():
-            os.replace(self.checkpoint_path, old)
-        os.replace(tmp, self.checkpoint_path)
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
         shutil.rmtree(old, ignore_errors=True)
+
+    # model selection -----------------------------------------------------------------------
+    @property
+    def best_path(self) -> Path:
+        return self.path / BEST
+
+    def save_best(self, image_encoder, text_encoder) -> None:
+        """The encoders' weights of the best validation MAP so far (keep_best), swapped in atomically."""
+        self._write_weights_folder(self.best_path, image_encoder, text_encoder)
+
+    def load_best(self, image_encoder, text_encoder) -> None:
+        for encoder, name in ((image_encoder, IMAGE_WEIGHTS), (text_encoder, TEXT_WEIGHTS)):
+            encoder.load_weights(self.best_path / name)
+
+    def read_validation(self) -> list[dict[str, Any]]:
+        """The validation curve so far: one record per evaluation, in epoch order ([] before the first)."""
+        path = self.path / VALIDATION
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def write_validation(self, history: list[dict[str, Any]]) -> None:
+        _write_atomically(self.path / VALIDATION, json.dumps(history, indent=2))
+
+    def save_keras(self, image_encoder, text_encoder) -> dict[str, Path]:
+        """Both encoders as native `.keras` files (architecture + weights; the custom layers are
+        registered under the package name "dcmh_tf", so `import dcmh_tf` is all a loader needs)."""
+        written = {}
+        for modality, encoder in (("image", image_encoder), ("text", text_encoder)):
+            path = self.path / KERAS_FILES[modality]
+            tmp = path.with_name(path.stem + ".tmp.keras")  # Keras insists on the extension
+            encoder.save(tmp)
+            os.replace(tmp, path)
+            written[modality] = path
+        return written
 
     def require_checkpoint(self) -> None:
         if not self.has_checkpoint():
@@ -235,7 +279,20 @@ class RunDirectory:
         inputs = self.read_inputs()
         image_encoder, text_encoder = make_encoders(self.config, inputs["image_dim"], inputs["text_dim"])
         state = self.load_checkpoint(image_encoder, text_encoder)
+        kept = self.kept_epoch()
+        if kept is not None:  # keep_best: the run's model is the one of the best validation MAP
+            self.load_best(image_encoder, text_encoder)
+            return image_encoder, text_encoder, kept
         return image_encoder, text_encoder, int(state["epochs_done"])
+
+    def kept_epoch(self) -> int | None:
+        """With keep_best, the epoch whose weights are in best/; None otherwise."""
+        if not self.config.keep_best or not (self.best_path / IMAGE_WEIGHTS).exists():
+            return None
+        from dcmh_tf.selection import best_record
+
+        best = best_record(self.read_validation())
+        return None if best is None else int(best["epoch"])
 
     def _recover_interrupted_swap(self) -> None:
         old = self.path / (CHECKPOINT + ".old")

@@ -33,6 +33,7 @@ from dcmh_tf.models import adapt_standardization, make_encoders
 from dcmh_tf.models.cnnf import load_matconvnet_weights
 from dcmh_tf.models.precision import with_mixed_precision
 from dcmh_tf.run_directory import RunDirectory
+from dcmh_tf.selection import ModelSelection
 
 PHASES = ("image", "text")
 
@@ -263,17 +264,11 @@ def fit(
         for note in load_matconvnet_weights(image_encoder, config.pretrained):
             echo(note)
     writer = tf.summary.create_file_writer(str(run.logs_path))
-
-    def evaluate_and_log(epoch: int) -> dict:
-        metrics = evaluate_encoders(image_encoder, text_encoder, data, split, config.batch_size)
-        metrics.update(bits=config.bits, epoch=epoch, dataset=config.dataset)
-        run.write_metrics(metrics)
-        with writer.as_default(step=epoch):
-            tf.summary.scalar("map/i2t", metrics["map_i2t"])
-            tf.summary.scalar("map/t2i", metrics["map_t2i"])
-        return metrics
+    selection = ModelSelection(run, config, data, split)
 
     for epoch in range(trainer.epochs_done, config.epochs):
+        if selection.should_stop():
+            break
         started = time.perf_counter()
         stats = trainer.train_epoch(epoch, progress=progress)
         run.save_checkpoint(image_encoder, text_encoder, trainer.state())
@@ -284,9 +279,29 @@ def fit(
             f"epoch {epoch + 1}/{config.epochs}: image loss {stats['image/total']:.4f}, "
             f"text loss {stats['text/total']:.4f}, lr {stats['lr']:.2e} ({time.perf_counter() - started:.1f} s)"
         )
-        if config.eval_every and (epoch + 1) % config.eval_every == 0 and epoch + 1 < config.epochs:
-            metrics = evaluate_and_log(epoch + 1)
-            echo(f"  MAP I→T {metrics['map_i2t']:.4f}  T→I {metrics['map_t2i']:.4f}")
-    metrics = evaluate_and_log(config.epochs)
+        if selection.is_due(epoch + 1):
+            record = selection.evaluate(image_encoder, text_encoder, epoch + 1)
+            with writer.as_default(step=epoch + 1):
+                tf.summary.scalar("validation/map_i2t", record["map_i2t"])
+                tf.summary.scalar("validation/map_t2i", record["map_t2i"])
+            echo(f"  validation MAP I→T {record['map_i2t']:.4f}  T→I {record['map_t2i']:.4f}"
+                 f"{'  (best so far)' if record['best'] else ''}")
+    if trainer.epochs_done < config.epochs and selection.should_stop():
+        echo(f"early stop: no better validation MAP in the {config.patience} evaluations after epoch "
+             f"{selection.best['epoch']}")
+    kept = selection.restore_kept(image_encoder, text_encoder)
+    if kept is not None:
+        echo(f"kept the encoders of epoch {kept} (best validation MAP)")
+    # the query set, once, for the encoders the run ends with
+    metrics = evaluate_encoders(image_encoder, text_encoder, data, split, config.batch_size)
+    metrics.update(bits=config.bits, epoch=kept if kept is not None else trainer.epochs_done, dataset=config.dataset,
+                   epochs_trained=trainer.epochs_done)
+    if selection.history:
+        metrics["validation"] = selection.history
+    run.write_metrics(metrics)
+    with writer.as_default(step=metrics["epoch"]):
+        tf.summary.scalar("map/i2t", metrics["map_i2t"])
+        tf.summary.scalar("map/t2i", metrics["map_t2i"])
     writer.flush()
+    run.save_keras(image_encoder, text_encoder)
     return run, metrics

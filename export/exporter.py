@@ -11,12 +11,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dcmh_tf.errors import DcmhError
+from dcmh_tf.export.keras_file import keras_path, run_keras_file, write_keras_file
 from dcmh_tf.export.onnx import onnx_path, write_onnx
 from dcmh_tf.export.parity import Parity, compare, keras_outputs, make_sample, run_onnx, run_saved_model
 from dcmh_tf.export.saved_model import model_name, saved_model_path, write_models_config, write_saved_model
 from dcmh_tf.export.serving import load_run_encoders
 
-FORMATS = ("savedmodel", "onnx")
+FORMATS = ("savedmodel", "onnx", "keras")
 SAMPLE_SIZE = 8
 
 
@@ -54,6 +55,7 @@ def export_run(
 
         OUT/models.config, OUT/<name>_image/<version>/, OUT/<name>_text/<version>/   (savedmodel)
         OUT/onnx/<version>/<name>_image.onnx, OUT/onnx/<version>/<name>_text.onnx   (onnx)
+        OUT/keras/<version>/<name>_image.keras, OUT/keras/<version>/<name>_text.keras   (keras)
 
     Refuses (`ExportError`) to replace an existing version unless `overwrite`. Afterwards each
     written model runs on `sample_size` random inputs (seed 0) and is compared with Keras.
@@ -83,6 +85,8 @@ def export_run(
         if format == "savedmodel":
             result.signatures[model_name(name, modality)] = write_saved_model(encoder, path)
             result.skipped[model_name(name, modality)] = dict(encoder.skipped)
+        elif format == "keras":
+            write_keras_file(encoder, path)
         else:
             write_onnx(encoder, path)
         result.written[model_name(name, modality), format] = path
@@ -98,7 +102,7 @@ def check_parity(result: ExportResult, encoders: dict, name: str, sample_size: i
     for modality, encoder in encoders.items():
         inputs = make_sample(encoder, sample_size)
         reference = keras_outputs(encoder, inputs)
-        for format, run in (("savedmodel", run_saved_model), ("onnx", run_onnx)):
+        for format, run in (("savedmodel", run_saved_model), ("onnx", run_onnx), ("keras", run_keras_file)):
             path = result.written.get((model_name(name, modality), format))
             if path is not None:
                 rows.append(compare(reference, run(path, inputs), model_name(name, modality), format))
@@ -109,7 +113,7 @@ def _check_arguments(formats, name: str, version: int, output) -> tuple[str, ...
     formats = tuple(dict.fromkeys(FORMATS if "all" in formats else formats))
     unknown = [format for format in formats if format not in FORMATS]
     if unknown or not formats:
-        raise ExportError(f"format {', '.join(unknown) or '(none)'}: expected one of savedmodel, onnx, all.")
+        raise ExportError(f"format {', '.join(unknown) or '(none)'}: expected one of {', '.join(FORMATS)}, all.")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ExportError(
             f"model name {name!r}: expected letters, digits, '_', '.' or '-' (it becomes a folder and a "
@@ -125,4 +129,6 @@ def _check_arguments(formats, name: str, version: int, output) -> tuple[str, ...
 def _target(output, name: str, modality: str, version: int, format: str) -> Path:
     if format == "savedmodel":
         return saved_model_path(output, name, modality, version)
+    if format == "keras":
+        return keras_path(output, name, modality, version)
     return onnx_path(output, name, modality, version)

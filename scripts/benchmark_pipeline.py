@@ -1,7 +1,12 @@
-"""Stream one epoch of images from a NUS-WIDE-sized MATLAB v7.3 file and print images/s and peak RSS.
+"""Stream epochs of images from a NUS-WIDE-sized MATLAB v7.3 file and print images/s and peak RSS.
 
     python scripts/benchmark_pipeline.py                       # 195,834 × 3×224×224, the NUS-WIDE TC-21 size
     python scripts/benchmark_pipeline.py --images 500 --size 32   # a quick check
+    python scripts/benchmark_pipeline.py --images 10000 --size 224 --readers 1 2 --rounds 2
+
+Each round streams one epoch per reader count (`PixelStack.use_readers`: 1 = h5py in this process,
+k > 1 = k reader processes), alternating, so that the machine's load falls alike on each; first,
+the ceiling: the bytes/s of a plain sequential read of the whole file (`open().read()`, no HDF5).
 
 The file is generated first when it is missing: stored as the authors' `IAll` (HDF5 (N, 3, 224, 224)
 uint8 = MATLAB (224, 224, 3, N)), one chunk per image, gzip. The pixels are low-entropy (a few
@@ -51,8 +56,24 @@ def generate(path: Path, n: int, size: int) -> None:
     write_mat_v73_header(path)
 
 
-def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool) -> tuple[int, float]:
-    """Images read and seconds taken for one pass over all n rows."""
+def sequential_read(path: Path, block: int = 16 * 2**20) -> tuple[int, float]:
+    """Bytes and seconds of a plain read of the whole file, in `block`-sized reads."""
+    started, total = time.perf_counter(), 0
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(block):
+            total += len(chunk)
+    return total, time.perf_counter() - started
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by this process and by its ended children (the readers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool, readers: int = 1) -> tuple[int, float, tuple]:
+    """Images read, seconds taken and (this process's, the readers') CPU seconds for one pass over all
+    n rows with `readers` reader processes."""
     from tqdm.auto import tqdm
 
     from dcmh_tf.data.images import open_pixel_stack
@@ -61,14 +82,19 @@ def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool) -> tuple[i
 
     with open_array_file(path) as file:
         stack = open_pixel_stack(file, "IAll", n)
+        stack.use_readers(readers)
         order = np.random.default_rng(0).permutation(n) if shuffled else np.arange(n)
         batches = make_dataset(stack, np.arange(n), order, batch_size)
         seen, checksum = 0, 0.0
+        cpu_before = cpu_seconds()
         started = time.perf_counter()
         for _, values in tqdm(batches, total=-(-n // batch_size), unit="batch", file=sys.stderr):
             seen += int(values.shape[0])
             checksum += float(values[0, 0, 0, 0])  # touch the data, as a training step would
-        return seen, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        stack.use_readers(1)  # stops the reader processes, whose CPU time then counts in RUSAGE_CHILDREN
+        cpu = tuple(after - before for after, before in zip(cpu_seconds(), cpu_before))
+        return seen, seconds, cpu
 
 
 def main(argv=None) -> None:
@@ -78,6 +104,8 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--path", type=Path, default=None, help="file to use or create [default: /tmp/...]")
     parser.add_argument("--sequential", action="store_true", help="read rows in file order instead of shuffled")
+    parser.add_argument("--readers", type=int, nargs="+", default=[1], help="reader counts to measure [default: 1]")
+    parser.add_argument("--rounds", type=int, default=1, help="epochs per reader count, alternating [default: 1]")
     parser.add_argument("--keep", action="store_true", help="keep a generated file")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -89,10 +117,25 @@ def main(argv=None) -> None:
         print(f"generated {path}: {args.images} images 3×{args.size}×{args.size}, "
               f"{path.stat().st_size / 2**20:.1f} MiB on disk ({args.images * 3 * args.size**2 / 2**30:.1f} GiB of "
               f"pixels) in {time.perf_counter() - started:.1f} s")
+    size, seconds = sequential_read(path)
+    per_image = size / args.images
+    print(f"ceiling: plain sequential read of the file {size / seconds / 2**20:.0f} MiB/s "
+          f"({size / 2**20:.0f} MiB in {seconds:.2f} s; {per_image / 1024:.1f} KiB per image on disk, "
+          f"so {size / seconds / per_image:.0f} images/s before decompression)")
     before = peak_rss_mib()
-    seen, seconds = stream_epoch(path, args.images, args.batch_size, shuffled=not args.sequential)
-    print(f"streamed {seen} images ({'file order' if args.sequential else 'shuffled'}, batch {args.batch_size}) "
-          f"in {seconds:.1f} s: {seen / seconds:.0f} images/s")
+    rates = {readers: [] for readers in args.readers}
+    for round_ in range(args.rounds):
+        for readers in args.readers:
+            seen, seconds, (main_cpu, reader_cpu) = stream_epoch(path, args.images, args.batch_size,
+                                                                 not args.sequential, readers)
+            rates[readers].append(seen / seconds)
+            print(f"round {round_ + 1}, {readers} reader(s): streamed {seen} images "
+                  f"({'file order' if args.sequential else 'shuffled'}, batch {args.batch_size}) in {seconds:.1f} s: "
+                  f"{seen / seconds:.0f} images/s; CPU per image {1000 * main_cpu / seen:.2f} ms in this process"
+                  + (f", {1000 * reader_cpu / seen:.2f} ms in the readers" if readers > 1 else ""), flush=True)
+    for readers, values in rates.items():
+        print(f"{readers} reader(s): {' / '.join(f'{v:.0f}' for v in values)} images/s "
+              f"(×{np.mean(values) / np.mean(rates[args.readers[0]]):.2f} of {args.readers[0]})")
     print(f"peak RSS {peak_rss_mib():.0f} MiB (before streaming {before:.0f} MiB)")
     if generated and not args.keep:
         path.unlink()

@@ -86,7 +86,43 @@ def test_jit_needs_the_default_strategy(tiny_config):
         tiny_config.replace(strategy="tpu", jit=False)
 
 
-def train_one_epoch(config, strategy=None):
+def test_mirrored_strategy_on_one_device_trains_like_the_default(tiny_config):
+    from dcmh_tf.distribute import make_strategy
+
+    config = tiny_config.replace(jit=False, epochs=1)
+    strategy = make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 1  # no GPU here: the strategy's code path on one device
+    mirrored, default = train_epochs(config, strategy), train_epochs(config)
+    for phase in ("image", "text"):
+        np.testing.assert_allclose(mirrored.buffers[phase].numpy(), default.buffers[phase].numpy(), atol=1e-5)
+    np.testing.assert_array_equal(mirrored.codes.numpy(), default.codes.numpy())
+
+
+TWO_REPLICAS = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+
+    # two logical CPU devices, set before any other TensorFlow work: two replicas on a machine without a GPU
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from dcmh_tf.config import resolve_config
+    sys.path.insert(0, sys.argv[2])
+    from test_distribute import train_epochs
+
+    config = resolve_config("demo", **{tiny!r})
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    states = {{}}
+    for name, chosen in (("mirrored", strategy), ("default", None)):
+        trainer = train_epochs(config, chosen)
+        states.update({{f"{{name}}/F": trainer.buffers["image"].numpy(), f"{{name}}/G": trainer.buffers["text"].numpy(),
+                       f"{{name}}/B": trainer.codes.numpy()}})
+    np.savez(sys.argv[1], replicas=strategy.num_replicas_in_sync, **states)
+""")
+
+
+def train_epochs(config, strategy=None):
+    """A trainer after config.epochs epochs on the run's split, under `strategy` (None: one device)."""
     import keras
 
     from dcmh_tf.data.loading import load_dataset, make_split
@@ -98,17 +134,22 @@ def train_one_epoch(config, strategy=None):
     keras.utils.set_random_seed(config.seed)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         trainer = DcmhTrainer(config, data, split, *make_encoders(config, data.image_dim, data.text_dim), strategy)
-    trainer.train_epoch(0, progress=False)
+    for epoch in range(config.epochs):
+        trainer.train_epoch(epoch, progress=False)
     return trainer
 
 
-def test_mirrored_strategy_on_one_device_trains_like_the_default(tiny_config):
-    from dcmh_tf.distribute import make_strategy
-
-    config = tiny_config.replace(jit=False, epochs=1)
-    strategy = make_strategy("mirrored")
-    assert strategy.num_replicas_in_sync == 1  # no GPU here: the strategy's code path on one device
-    mirrored, default = train_one_epoch(config, strategy), train_one_epoch(config)
-    for phase in ("image", "text"):
-        np.testing.assert_allclose(mirrored.buffers[phase].numpy(), default.buffers[phase].numpy(), atol=1e-5)
-    np.testing.assert_array_equal(mirrored.codes.numpy(), default.codes.numpy())
+def test_mirrored_strategy_on_two_logical_cpus_trains_like_one_device(tmp_path):
+    """Two replicas, each computing half of every batch; 17 training pairs in batches of 8, so the last
+    batch of one pair leaves the second replica nothing to do. Same F and G up to float rounding, same B."""
+    tiny = dict(TINY, n_train=17)
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", TWO_REPLICAS.format(tiny=tiny), str(tmp_path / "states.npz"),
+                             os.path.dirname(__file__)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(tmp_path / "states.npz") as states:
+        assert int(states["replicas"]) == 2
+        np.testing.assert_allclose(states["mirrored/F"], states["default/F"], atol=1e-4)
+        np.testing.assert_allclose(states["mirrored/G"], states["default/G"], atol=1e-4)
+        assert not np.array_equal(states["mirrored/F"], np.zeros_like(states["mirrored/F"]))
+        np.testing.assert_array_equal(states["mirrored/B"], states["default/B"])

@@ -13,8 +13,9 @@ TOLERANCE = 1e-4
 
 @main.command()
 @click.argument("run", type=click.Path())
-@click.option("--format", "format_", type=click.Choice(["savedmodel", "onnx", "all"]), default="all",
-              show_default=True, help="SavedModels for TF Serving, ONNX files, or both.")
+@click.option("--format", "format_", type=click.Choice(["savedmodel", "onnx", "keras", "all"]),
+              default="all", show_default=True,
+              help="SavedModels for TF Serving, ONNX files, native .keras files (with the heads), or all three.")
 @click.option("--output", "-o", type=click.Path(), required=True, help="Folder to write to (created if missing).")
 @click.option("--version", "version", type=click.IntRange(min=1), default=1, show_default=True,
               help="Model version: the folder TF Serving serves, OUT/<name>_image/<version>/.")

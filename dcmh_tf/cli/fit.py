@@ -27,7 +27,7 @@ OVERRIDES = {
     "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every", "jit": "jit",
     "images_key": "images_key", "texts_key": "texts_key", "labels_key": "labels_key", "flip": "flip",
     "feature_scaling": "feature_scaling", "pretrained": "pretrained", "mixed_precision": "mixed_precision",
-    "strategy": "strategy",
+    "strategy": "strategy", "n_validation": "n_validation", "readers": "readers", "keep_best": "keep_best", "patience": "patience",
 }
 
 
@@ -46,6 +46,9 @@ OVERRIDES = {
 @click.option("--flip/--no-flip", default=None, help="Random left-right flips of training images [default: no].")
 @click.option("--feature-scaling", type=click.Choice(FEATURE_SCALINGS), default=None,
               help="Features sets: z-score each dimension with training-set statistics [default: standardize].")
+@click.option("--readers", type=POSITIVE, default=None,
+              help="Processes reading pictures from a v7.3 (HDF5) file in parallel; one per core or two feeds a GPU "
+                   "[default: 1].")
 @click.option("--n-query", type=POSITIVE, default=None, help="Queries in the split [default: the dataset's protocol].")
 @click.option("--n-train", type=POSITIVE, default=None, help="Training pairs drawn from the database [default: protocol].")
 @click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
@@ -82,7 +85,16 @@ OVERRIDES = {
               help="tf.distribute: default (one device), mirrored (all local GPUs), multiworker (the machines of "
                    "TF_CONFIG; run the same command on each) [default: default].")
 @click.option("--seed", type=int, default=None, help="Seed of the split, initialisation and shuffling.")
-@click.option("--eval-every", type=click.IntRange(min=0), default=None, help="Evaluate MAP every k epochs (0: at the end).")
+@click.option("--eval-every", type=click.IntRange(min=0), default=None,
+              help="Every k epochs, MAP of the validation queries carved from the database (never the query set, "
+                   "which is scored once at the end) [default: 0, none].")
+@click.option("--n-validation", type=click.IntRange(min=0), default=None,
+              help="Validation queries drawn from the database, outside the training set when it can "
+                   "[default: 10% of the database, at most 1000, with --eval-every].")
+@click.option("--keep-best/--no-keep-best", default=None,
+              help="End with the encoders of the best validation MAP (RUN/best/) instead of the last [default: no].")
+@click.option("--patience", type=click.IntRange(min=0), default=None,
+              help="Early stopping: stop after this many evaluations without a better validation MAP [default: 0, never].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on a terminal.")
 @reports_errors
 def fit(preset, output, resume, progress, **options):
@@ -96,6 +108,12 @@ def fit(preset, output, resume, progress, **options):
     from dcmh_tf.run_directory import RunDirectory
 
     given = {key: value for key, value in options.items() if value is not None}
+    if (given.get("keep_best") or given.get("patience")) and not given.get("eval_every"):
+        raise click.UsageError("--keep-best and --patience choose among the evaluations of --eval-every; "
+                               "add --eval-every K.")
+    if given.get("eval_every") and given.get("n_validation") == 0:
+        raise click.UsageError("--eval-every scores the validation split, and --n-validation is 0; model selection "
+                               "never looks at the query set: give --n-validation > 0.")
     if preset is None:
         preset = "wiki" if given.get("dataset") == "features" else "demo"
     if resume is not None:

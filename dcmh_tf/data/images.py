@@ -4,6 +4,8 @@ The DCMH releases hold the pictures as MATLAB (224, 224, 3, N) or (N, 3, 224, 22
 file HDF5 stores them with the axes reversed). `PixelStack` finds the item, channel, height and
 width axes once and reads any sorted set of rows as (b, H, W, 3), touching only those rows on disk,
 so an epoch streams through a file of any size in the memory of a few batches.
+
+`PixelStack.use_readers(k)` reads with k processes (`dcmh_tf.data.readers`), for HDF5 files.
 """
 
 from __future__ import annotations
@@ -39,6 +41,26 @@ class PixelStack:
         # one reader at a time inside h5py, so that lock is never contended. (Without it, one of two
         # NUS-WIDE-sized benchmark epochs hung at its last batch; the cause was not pinned down.)
         self._lock = threading.Lock()
+        self.readers = 1
+        self._pool = None  # a dcmh_tf.data.readers.ReaderPool with readers > 1
+
+    def use_readers(self, readers: int) -> None:
+        """Read with `readers` processes (`dcmh_tf.data.readers`; 1: in this process). Only an HDF5
+        dataset can be reopened by another process; an in-memory array is refused."""
+        if not isinstance(readers, int) or readers < 1:
+            raise DataError(f"readers must be a positive integer, received {readers!r}.")
+        if readers > 1 and not hasattr(self.stored, "file"):
+            raise DataError(f"{self.name}: parallel readers reopen an HDF5 file; these pixels are in memory "
+                            f"({type(self.stored).__name__}), read them with readers=1.")
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        self.readers = readers
+        if readers > 1:
+            from dcmh_tf.data.readers import ReaderPool
+
+            self._pool = ReaderPool(self.stored.file.filename, self.stored.name, self.axes, self.shape[1:], self.dtype,
+                                    readers)
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -60,6 +82,8 @@ class PixelStack:
         rows = np.asarray(rows, np.int64)
         if rows.size and np.any(np.diff(rows) <= 0):
             raise DataError(f"{self.name}: rows must be read in increasing order without repeats.")
+        if self._pool is not None:
+            return self._pool.read(rows)
         # Consecutive rows are read as one slice: one HDF5 request per run instead of per row.
         runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1) if rows.size else []
         parts = [self._read_range(int(run[0]), int(run[-1]) + 1) for run in runs]

@@ -29,5 +29,8 @@ def load_dataset(config: Config) -> PairedData:
     from dcmh_tf.data.releases import RELEASES, load_release
 
     if config.dataset in RELEASES:
-        return load_release(RELEASES[config.dataset], config.data_path, image_size=config.image_size, keys=keys)
+        data = load_release(RELEASES[config.dataset], config.data_path, image_size=config.image_size, keys=keys)
+        if config.readers > 1:
+            data.images.use_readers(config.readers)
+        return data
     raise ConfigError(f"unknown dataset {config.dataset!r}; expected one of demo, features, {', '.join(RELEASES)}.")

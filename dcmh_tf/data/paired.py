@@ -64,19 +64,28 @@ class PairedData:
 
 @dataclass(frozen=True)
 class Split:
-    """Row indices of the query set, the retrieval database and the training set (a subset of the database)."""
+    """Row indices of the query set, the retrieval database, the training set (a subset of the
+    database) and the validation queries (a subset of the database outside the training set, empty
+    when the run has none; see `dcmh_tf.data.splits.carve_validation`)."""
 
     query: np.ndarray
     database: np.ndarray
     train: np.ndarray
+    validation: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def save(self, path) -> None:
-        np.savez(path, query=self.query, database=self.database, train=self.train)
+        np.savez(path, query=self.query, database=self.database, train=self.train, validation=self.validation)
 
     @classmethod
     def load(cls, path) -> "Split":
-        with np.load(path) as f:
-            return cls(query=f["query"], database=f["database"], train=f["train"])
+        with np.load(path) as f:  # runs made before validation splits have no "validation"
+            validation = f["validation"] if "validation" in f.files else np.zeros(0, np.int64)
+            return cls(query=f["query"], database=f["database"], train=f["train"], validation=validation)
+
+    def validation_protocol(self) -> "Split":
+        """The validation queries against the rest of the database, as a Split that evaluation takes
+        like the real one: model selection never looks at `query`."""
+        return Split(query=self.validation, database=np.setdiff1d(self.database, self.validation), train=self.train)
 
 
 def random_split(n: int, n_query: int, n_train: int, seed: int) -> Split:

@@ -28,9 +28,50 @@ def protocol_sizes(dataset: str) -> tuple[int | None, int | None]:
     return PROTOCOLS.get(dataset, (None, None))
 
 
+# automatic validation size (config.n_validation None with eval_every > 0): this share of the database, at most
+AUTO_VALIDATION_SHARE, AUTO_VALIDATION_MAX = 0.1, 1000
+
+
 def make_split(config: Config, data: PairedData) -> Split:
     """The protocol split of `data`: the file's own split when it has one (sub-sampled when
-    --n-query / --n-train ask for fewer), else a seeded random split of the protocol's sizes."""
+    --n-query / --n-train ask for fewer), else a seeded random split of the protocol's sizes;
+    then the validation queries carved from its database (`carve_validation`)."""
+    split = _protocol_split(config, data)
+    return carve_validation(split, validation_size(config, len(split.database)), config.seed)
+
+
+def validation_size(config: Config, n_database: int) -> int:
+    """Validation queries of a run: `config.n_validation`, or when it is None and the run evaluates
+    during training (eval_every > 0), 10 % of the database (at most 1,000); else none."""
+    if config.n_validation is not None:
+        return config.n_validation
+    if not config.eval_every:
+        return 0
+    return max(1, min(AUTO_VALIDATION_MAX, round(AUTO_VALIDATION_SHARE * n_database)))
+
+
+def carve_validation(split: Split, n_validation: int, seed: int) -> Split:
+    """`split` with `n_validation` validation queries drawn (seeded) from its database, never from
+    its queries: database rows outside the training set first (the training set then stays whole,
+    as with MIRFLICKR's 10,000 of 18,015); when there are too few (Wikipedia, whose database is its
+    training set) the rest are drawn from the training set and leave it, so that the model never
+    trains on the items it is selected with. The database itself stays whole."""
+    if n_validation == 0:
+        return split
+    spare = np.setdiff1d(split.database, split.train)
+    if n_validation >= len(split.database) or n_validation > len(spare) + len(split.train) - 1:
+        raise DataError(f"validation split larger than the data: {n_validation} validation queries asked for, the "
+                        f"database has {len(split.database)} rows ({len(split.train)} of them training pairs, at least "
+                        f"one of which must stay); lower --n-validation.")
+    rng = np.random.default_rng([seed, 2])
+    from_spare = rng.choice(spare, size=min(n_validation, len(spare)), replace=False)
+    from_train = rng.choice(split.train, size=n_validation - len(from_spare), replace=False)
+    validation = np.sort(np.concatenate([from_spare, from_train]).astype(split.database.dtype))
+    return Split(query=split.query, database=split.database, train=np.setdiff1d(split.train, from_train),
+                 validation=validation)
+
+
+def _protocol_split(config: Config, data: PairedData) -> Split:
     if data.file_split is not None:
         return subsample_split(data.file_split, config.n_query, config.n_train, config.seed)
     default_query, default_train = protocol_sizes(config.dataset)
