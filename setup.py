@@ -33,8 +33,8 @@ setup(
         "onnxruntime>=1.20",
         "matplotlib>=3.8",
         "pillow>=10",  # pictures of the raw releases (datasets prepare)
+        "faiss-cpu>=1.8",  # the Hamming index of encode/search (GPU users may swap in faiss-gpu)
     ],
-    # bench: faiss-cpu, the baseline of scripts/benchmark_eval.py (optional)
-    extras_require={"test": ["pytest>=8"], "bench": ["faiss-cpu>=1.8"]},
+    extras_require={"test": ["pytest>=8"]},
     entry_points={"console_scripts": ["dcmh-tf=dcmh_tf.cli:main"]},
 )

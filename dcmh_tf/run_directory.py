@@ -157,6 +157,25 @@ class RunDirectory:
         state = self.load_checkpoint(image_encoder, text_encoder)
         return image_encoder, text_encoder, int(state["epochs_done"])
 
+    def fingerprint(self) -> str:
+        """A short hash of the checkpoint's weight files: the identity of the model that makes this
+        run's codes. It changes when the run trains further, so codes encoded before no longer match."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS):
+            path = self.checkpoint_path / name
+            if not path.is_file():
+                raise RunDirectoryError(f"{path} missing: the run has no complete checkpoint; train it with `dcmh-tf fit`.")
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()[:16]
+
+    def identity(self) -> dict[str, str]:
+        """{"path", "fingerprint"}: what an index or an export records of the run that made it."""
+        return {"path": str(self.path), "fingerprint": self.fingerprint()}
+
     def _recover_interrupted_swap(self) -> None:
         old = self.path / (CHECKPOINT + ".old")
         if not self.checkpoint_path.exists() and old.exists():
