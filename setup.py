@@ -36,14 +36,13 @@ setup(
         "onnxruntime>=1.20",
         "matplotlib>=3.8",
         "pillow>=10",  # pictures of the raw releases (datasets prepare)
+        "faiss-cpu>=1.8",  # the Hamming index of encode/search (GPU users may swap in faiss-gpu)
     ],
-    # bench: faiss-cpu, the baseline of scripts/benchmark_eval.py (optional)
     extras_require={
         "and-cuda": ["tensorflow[and-cuda]>=2.21"],  # TensorFlow with the CUDA and cuDNN wheels (Linux, NVIDIA GPU)
         "gpu": ["tensorflow[and-cuda]>=2.21"],  # the same, by the name some users look for
         "cpu": ["tensorflow-cpu>=2.21; platform_machine=='x86_64'", "tensorflow>=2.21; platform_machine!='x86_64'"],
         "test": ["pytest>=8", "hypothesis>=6.100"],  # hypothesis: fuzz tests
-        "bench": ["faiss-cpu>=1.8"],
     },
     entry_points={"console_scripts": ["dcmh-tf=dcmh_tf.cli:main"]},
 )

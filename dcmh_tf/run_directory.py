@@ -294,6 +294,27 @@ class RunDirectory:
         best = best_record(self.read_validation())
         return None if best is None else int(best["epoch"])
 
+    def fingerprint(self) -> str:
+        """A short hash of the weight files the run's codes come from (best/ with keep_best, else the
+        checkpoint): the identity of the model. It changes when the run trains further (or keeps
+        another best epoch), so codes encoded before no longer match."""
+        import hashlib
+
+        folder = self.best_path if self.kept_epoch() is not None else self.checkpoint_path
+        digest = hashlib.sha256()
+        for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS):
+            path = folder / name
+            if not path.is_file():
+                raise RunDirectoryError(f"{path} missing: the run has no complete checkpoint; train it with `dcmh-tf fit`.")
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()[:16]
+
+    def identity(self) -> dict[str, str]:
+        """{"path", "fingerprint"}: what an index or an export records of the run that made it."""
+        return {"path": str(self.path), "fingerprint": self.fingerprint()}
+
     def _recover_interrupted_swap(self) -> None:
         old = self.path / (CHECKPOINT + ".old")
         if not self.checkpoint_path.exists() and old.exists():

@@ -17,21 +17,27 @@ from typing import Any, Sequence
 import numpy as np
 
 from dcmh_tf.errors import ConfigError, DataError, RunDirectoryError
-from dcmh_tf.index import MODALITIES, HammingIndex
+from dcmh_tf.index import INDEX_TYPES, MODALITIES, HammingIndex
 from dcmh_tf.run_directory import RunDirectory
 
 PARTS = ("database", "query", "all")
 
 
 def build_index(run_path, *, modality: str = "image", dataset: str | None = None, data_path: str | None = None,
-                part: str | None = None, batch_size: int | None = None, progress: bool = False) -> HammingIndex:
+                part: str | None = None, batch_size: int | None = None, progress: bool = False,
+                index_type: str = "flat", parameters: dict | None = None,
+                shard: tuple[int, int] | None = None) -> HammingIndex:
     """Codes of `modality` items of a dataset, encoded by the run in `run_path`.
 
     By default the run's own dataset and the database rows of its split. `dataset` / `data_path`
     read another dataset (or the same one elsewhere) with the run's configuration otherwise; its
     items must have the run's input sizes. part: "database" or "query" (rows of the run's split)
     or "all" rows; default "database" for the run's own dataset, "all" for another one.
+    index_type / parameters: the faiss index (`dcmh_tf.index.INDEX_TYPES`); shard (K, N): encode only
+    the K-th of N contiguous parts of those rows (only they are read), for `ShardedIndex`.
     """
+    from dcmh_tf.shards import shard_rows
+
     from dcmh_tf.data.loading import load_dataset
     from dcmh_tf.evaluation import encode_codes
 
@@ -51,11 +57,35 @@ def build_index(run_path, *, modality: str = "image", dataset: str | None = None
         if len(rows) and rows.max() >= len(data):
             raise DataError(f"the run's {part} rows go up to {rows.max()}, but {data.name} has {len(data)} items; "
                             f"encode all its rows with --rows all.")
+    if shard is not None:
+        rows = shard_rows(rows, shard)
+    if index_type not in INDEX_TYPES:
+        raise DataError(f"index type: expected one of {', '.join(INDEX_TYPES)}, received {index_type!r}.")
     image_encoder, text_encoder, _ = run.restore_encoders()
     encoder, array = (image_encoder, data.images) if modality == "image" else (text_encoder, data.texts)
     codes = encode_codes(encoder, array, rows, batch_size or run.config.batch_size, progress, f"encoding {modality}s")
     return HammingIndex.from_codes(codes, ids=rows, modality=modality, dataset=data.name,
-                                   labels=np.asarray(data.labels)[rows], label_names=data.label_names)
+                                   labels=np.asarray(data.labels)[rows], label_names=data.label_names,
+                                   index_type=index_type, parameters=parameters, run=run.identity(), shard=shard)
+
+
+def check_same_run(run: RunDirectory, index) -> None:
+    """Raise `DataError` unless `index` was encoded by this run's current weights.
+
+    Codes of two models (or of one run before and after more training) do not share a Hamming space:
+    comparing them answers, but the answer means nothing. An index that names no run (format 1) passes.
+    """
+    recorded = (index.run or {}).get("fingerprint")
+    if recorded is None:
+        return
+    current = run.fingerprint()
+    if recorded != current:
+        raise DataError(
+            f"the index was encoded by run {index.run.get('path', '?')} (weights {recorded}), but run {run.path} "
+            f"has weights {current}: another model, or the same run trained further since, so the codes do "
+            f"not share one Hamming space. Encode it again with `dcmh-tf encode {run.path} --output INDEX`, "
+            f"or pass --allow-other-run if you know the two runs' codes are comparable."
+        )
 
 
 def _config_for(run: RunDirectory, overrides: dict):
@@ -132,14 +162,15 @@ def tags_to_bow(tags: Sequence[str], vocabulary: Sequence[str]) -> tuple[np.ndar
     return bow, unknown
 
 
-def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None = None, top: int = 10,
-                 radius: int | None = None) -> dict[str, Any]:
+def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None = None, top: int | None = None,
+                 radius: int | None = None, allow_other_run: bool = False) -> dict[str, Any]:
     """Query `index` with a picture file (`image`) or a tag string (`tags`) through the run's encoders.
 
     Returns {"query": "image" or "tags", "unknown_tags": [...], "results": [{"rank", "id",
-    "distance", "labels"}]}: the `top` nearest codes, or with `radius` every code within that
-    Hamming distance (nearest first, ties in index order). "labels" lists label names (or column
-    numbers) when the index holds labels.
+    "distance", "labels"}]}: the `top` nearest codes (default 10), or with `radius` every code within
+    that Hamming distance, or the first `top` of them when `top` is given (nearest first, ties in index order). "labels" lists label
+    names (or column numbers) when the index holds labels. `index` is a `HammingIndex` or a
+    `ShardedIndex`; one encoded by another run is refused unless `allow_other_run`.
     """
     from dcmh_tf.evaluation import compiled_forward
     from dcmh_tf.hashing import sign_codes
@@ -148,6 +179,8 @@ def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None 
         raise DataError("give exactly one query: a picture (--image) or tags (--tags).")
     run = RunDirectory.open(run_path)
     index.check_bits(run.config.bits, f"run {run.path}")
+    if not allow_other_run:
+        check_same_run(run, index)
     inputs = run.read_inputs()
     unknown: list[str] = []
     if image is not None:
@@ -169,10 +202,13 @@ def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None 
     encoder = image_encoder if modality == "image" else text_encoder
     codes = sign_codes(compiled_forward(encoder)(query).numpy())
     if radius is None:
-        positions, distances = index.search(codes, top)
+        positions, distances = index.search(codes, top or 10)
         positions, distances = positions[0], distances[0]
     else:
         positions, distances = index.within_radius(codes, radius)[0]
+        positions, distances = positions[:top], distances[:top]  # top=None keeps them all
+    found = positions >= 0  # an approximate index may find fewer than `top`
+    positions, distances = positions[found], distances[found]
     results = [
         {"rank": rank, "id": int(index.ids[position]), "distance": int(distance),
          **({"labels": _label_names(index, position)} if index.labels is not None else {})}

@@ -3,6 +3,7 @@ then a parity check of every written model against Keras on a sample batch."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ def export_run(
             f"Choose another --version, or pass --overwrite to replace it."
         )
     encoders = {encoder.modality: encoder for encoder in load_run_encoders(run)}
+    identity = run.identity()
     result = ExportResult(sample=f"{sample_size} random inputs per encoder (seed 0), not the run's data")
     # disable=None: tqdm draws only on a terminal, so `export ... 2> log` gets no bars
     steps = tqdm(targets.items(), desc="export", unit="model", disable=None if progress else True, file=sys.stderr)
@@ -89,11 +91,31 @@ def export_run(
             write_keras_file(encoder, path)
         else:
             write_onnx(encoder, path)
+        record_identity(path, format, identity)
         result.written[model_name(name, modality), format] = path
     if "savedmodel" in formats:
         result.models_config = write_models_config(output, name)
     result.parity = check_parity(result, encoders, name, sample_size)
     return result
+
+
+def record_identity(path: Path, format: str, identity: dict) -> None:
+    """Write which run made an exported model (`RunDirectory.identity`: path and weights fingerprint),
+    so codes it makes can be matched to an index: a SavedModel gets `assets.extra/dcmh_run.json` (TF
+    Serving's folder for extra files, ignored by the loaders), an ONNX file the metadata properties
+    `dcmh_run_path` and `dcmh_run_fingerprint`."""
+    if format == "savedmodel":
+        extra = Path(path) / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        (extra / "dcmh_run.json").write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n")
+        return
+    import onnx
+
+    model = onnx.load(str(path))
+    for key, value in identity.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = f"dcmh_run_{key}", value
+    onnx.save(model, str(path))
 
 
 def check_parity(result: ExportResult, encoders: dict, name: str, sample_size: int = SAMPLE_SIZE) -> list[Parity]:

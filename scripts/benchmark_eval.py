@@ -12,7 +12,7 @@ the interpreter) is its own:
   `np.argsort`, cumulative precision), timed on `--reference-queries` queries and extrapolated;
 - faiss: `faiss.IndexBinaryFlat.search` with k = database size (a full ranking is what MAP needs),
   MAP from its result, timed on `--faiss-queries` queries and extrapolated. Needs faiss-cpu
-  (`pip install -e .[bench]`); skipped when it is missing.
+  (a dependency of the package); skipped when it is missing.
 
 Timings on a shared machine are noisy: the script prints wall and CPU seconds, each the best of
 `--repeats` runs.

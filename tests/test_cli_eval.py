@@ -181,3 +181,71 @@ def test_encode_refuses_a_dataset_of_another_kind(run_path, tmp_path):
     assert result.exit_code == 1
     assert f"run {run_path} encodes pictures, and dataset 'features' holds image features" in result.output
     assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("index_type, extra", [
+    ("flat", []), ("multihash", ["--nhash", "1", "--nflip", "8"]), ("hnsw", ["--hnsw-m", "8", "--ef-search", "2000"]),
+    ("ivf", ["--nlist", "8", "--nprobe", "8"]),
+])
+def test_encode_each_index_type_and_search_it(run_path, image_index, tmp_path, index_type, extra):
+    path = tmp_path / f"{index_type}.npz"
+    result = CliRunner().invoke(main, ["encode", str(run_path), "-o", str(path), "--no-progress",
+                                       "--index-type", index_type, *extra])
+    assert result.exit_code == 0, result.output
+    assert f"{index_type} index" in result.output
+    found = json.loads(CliRunner().invoke(main, ["search", str(run_path), "--index", str(path), "--tags", "red",
+                                                 "--top", "5", "--json"]).output)
+    exact = json.loads(CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), "--tags",
+                                                 "red", "--top", "5", "--json"]).output)
+    distances = [hit["distance"] for hit in found["results"]]
+    exact_distances = [hit["distance"] for hit in exact["results"]]
+    if index_type == "hnsw":
+        # a graph walk over 1992 codes of 8 bits (256 values, ties everywhere) may stop at a local
+        # optimum: five results, nearest first, none nearer than the exact ones
+        assert len(distances) == 5 and distances == sorted(distances)
+        assert all(d >= e for d, e in zip(distances, exact_distances))
+    else:  # ivf probes every cell here and multihash may flip all 8 bits: the exact distances
+        assert distances == exact_distances
+    if index_type == "flat":
+        assert found["results"] == exact["results"]
+
+
+def test_search_refuses_an_index_of_another_run_unless_told(run_path, tmp_path):
+    from dcmh_tf.search import build_index
+
+    index = build_index(run_path)
+    index.run = {"path": "runs/other", "fingerprint": "0123456789abcdef"}
+    path = index.save(tmp_path / "foreign.npz")
+    result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(path), "--tags", "red"])
+    assert result.exit_code == 1
+    assert "encoded by run runs/other (weights 0123456789abcdef)" in result.output
+    assert "--allow-other-run" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(path), "--tags", "red",
+                                       "--allow-other-run"])
+    assert result.exit_code == 0, result.output
+
+
+def test_encode_in_shards_then_search_the_folder_as_one_index(run_path, image_index, tmp_path):
+    for k in (1, 2, 3):
+        result = CliRunner().invoke(main, ["encode", str(run_path), "-o", str(tmp_path / "parts" / f"p{k}.npz"),
+                                           "--shard", f"{k}/3", "--no-progress"])
+        assert result.exit_code == 0, result.output
+        assert f"part {k}/3" in result.output
+    sizes = [len(HammingIndex.load(tmp_path / "parts" / f"p{k}.npz")) for k in (1, 2, 3)]
+    assert sum(sizes) == len(HammingIndex.load(image_index)) and max(sizes) - min(sizes) <= 1
+    query = ["--tags", "red", "--top", "30", "--json"]
+    sharded = CliRunner().invoke(main, ["search", str(run_path), "--index", str(tmp_path / "parts"), *query])
+    whole = CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), *query])
+    assert sharded.exit_code == 0, sharded.output
+    assert json.loads(sharded.output)["results"] == json.loads(whole.output)["results"]
+    bad = CliRunner().invoke(main, ["encode", str(run_path), "-o", str(tmp_path / "x.npz"), "--shard", "4/3"])
+    assert bad.exit_code == 2 and "expected 1 ≤ K ≤ N" in bad.output
+
+
+def test_radius_search_returns_every_item_within_it_unless_top_is_given(run_path, image_index):
+    everything = json.loads(CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index),
+                                                      "--tags", "red", "--radius", "8", "--json"]).output)
+    assert len(everything["results"]) == 1992  # 8 bits: every code is within distance 8
+    first = json.loads(CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), "--tags",
+                                                 "red", "--radius", "8", "--top", "7", "--json"]).output)
+    assert first["results"] == everything["results"][:7]

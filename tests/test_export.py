@@ -305,3 +305,19 @@ def test_feature_run_exports_take_raw_features_and_plain_signatures(tmp_path, wr
         np.testing.assert_allclose(z_scores.mean(0), 0, atol=0.1)
         np.testing.assert_allclose(z_scores.std(0), 1, atol=0.1)
     assert json.loads((run.path / "inputs.json").read_text())["tag_vocabulary"] is None
+
+
+def test_exports_record_the_run_that_made_them(exported):
+    from dcmh_tf.search import build_index
+
+    run = RunDirectory.open(exported["run"])
+    identity = {"path": str(run.path), "fingerprint": run.fingerprint()}
+    assert len(identity["fingerprint"]) == 16
+    for modality in ("image", "text"):
+        saved = json.loads((exported["out"] / f"dcmh_{modality}" / "1" / "assets.extra" / "dcmh_run.json").read_text())
+        assert saved == identity
+        model = onnx.load(str(exported["out"] / "onnx" / "1" / f"dcmh_{modality}.onnx"))
+        props = {entry.key: entry.value for entry in model.metadata_props}
+        assert props["dcmh_run_fingerprint"] == identity["fingerprint"]
+        assert props["dcmh_run_path"] == identity["path"]
+    assert build_index(run.path).run == identity  # an index of the same run carries the same identity

@@ -108,3 +108,154 @@ def test_bad_arguments_are_refused():
         index.search(np.zeros((1, 8)), k=1)
     with pytest.raises(DataError, match="index ids: expected one id per code"):
         HammingIndex.from_codes(np.ones((3, 8)), ids=[1, 2])
+
+
+# faiss ------------------------------------------------------------------------------------------
+
+from dcmh_tf.index import INDEX_TYPES, default_parameters, linear_scan_search  # noqa: E402
+from dcmh_tf.shards import ShardedIndex, load_indexes, shard_rows  # noqa: E402
+
+
+def clustered_codes(seed, n, bits, centres=20, flips=2):
+    """Codes near a few centres: `flips` random bits of a random centre flipped per item."""
+    rng = np.random.default_rng(seed)
+    centre_codes = np.where(rng.random((centres, bits)) < 0.5, 1, -1).astype(np.int8)
+    codes = centre_codes[rng.integers(0, centres, n)].copy()
+    for row in codes:
+        row[rng.choice(bits, flips, replace=False)] *= -1
+    return codes
+
+
+@pytest.mark.parametrize("bits, k", [(8, 1), (8, 37), (16, 100), (64, 10), (100, 25)])
+def test_faiss_exact_equals_the_linear_scan_on_codes_with_many_ties(bits, k):
+    # 8- and 16-bit codes over 600 items: hundreds of items share each distance, so the k-th distance
+    # cuts through a crowd of ties, where faiss's own order differs from index order
+    db = codes_with_ties(bits, 600, bits) if bits > 16 else clustered_codes(bits, 600, bits, centres=6, flips=1)
+    queries = np.concatenate([db[:5], clustered_codes(bits + 7, 20, bits, centres=3, flips=3)])
+    index = HammingIndex.from_codes(db)
+    positions, distances = index.search(queries, k)
+    expected_positions, expected_distances = linear_scan_search(index, queries, k)
+    np.testing.assert_array_equal(distances, expected_distances)
+    np.testing.assert_array_equal(positions, expected_positions)
+
+
+def test_faiss_range_search_equals_the_linear_scan():
+    db = clustered_codes(1, 500, 16, centres=4, flips=2)
+    index = HammingIndex.from_codes(db)
+    queries = db[:6]
+    for radius in (0, 1, 3, 16):
+        all_positions, all_distances = linear_scan_search(index, queries, len(db))
+        for q, (positions, distances) in enumerate(index.within_radius(queries, radius)):
+            keep = all_distances[q] <= radius
+            np.testing.assert_array_equal(positions, all_positions[q][keep])
+            np.testing.assert_array_equal(distances, all_distances[q][keep])
+
+
+@pytest.mark.parametrize("index_type", INDEX_TYPES)
+def test_every_index_type_finds_near_neighbours_and_survives_a_round_trip(index_type, tmp_path):
+    db = clustered_codes(2, 3000, 64, centres=30, flips=3)
+    queries = db[:40].copy()  # items of the index (their nearest neighbour is themselves) ...
+    flips = np.random.default_rng(3).integers(0, 64, (20, 2))
+    for row, (a, b) in zip(queries[20:], flips):  # ... and codes two flips away from an item
+        row[[a, b]] *= -1
+    parameters = {"nlist": 30, "nprobe": 30} if index_type == "ivf" else None  # every cell: exact
+    index = HammingIndex.from_codes(db, index_type=index_type, parameters=parameters)
+    exact = HammingIndex.from_codes(db)
+    positions, distances = index.search(queries, 10)
+    exact_positions, exact_distances = exact.search(queries, 10)
+    assert (distances[:20, 0] == 0).all()
+    found = distances >= 0
+    # what an approximate index returns is true: the distances of the codes it names
+    true = (exact.codes()[np.where(found, positions, 0)] != queries[:, None, :]).sum(-1)
+    np.testing.assert_array_equal(distances[found], true[found])
+    # recall with ties: a code found counts when it is as near as the exact 10th neighbour
+    recall = np.mean((distances >= 0) & (distances <= exact_distances[:, -1:]))
+    assert recall >= 0.9, recall
+    if index_type in ("flat", "ivf"):  # exact (ivf probing every cell)
+        np.testing.assert_array_equal(distances, exact_distances)
+    if index_type == "multihash":  # exact within nhash·(nflip+1) − 1 = 7 at 64 bits
+        radius = 7
+        for (p, d), (ep, ed) in zip(index.within_radius(queries, radius), exact.within_radius(queries, radius)):
+            np.testing.assert_array_equal(p, ep)
+            np.testing.assert_array_equal(d, ed)
+    loaded = HammingIndex.load(index.save(tmp_path / "index.npz"))
+    assert (loaded.index_type, loaded.parameters) == (index_type, index.parameters)
+    np.testing.assert_array_equal(loaded.search(queries, 10)[1], distances)
+
+
+def test_default_parameters_follow_the_code_length_and_size():
+    assert default_parameters("multihash", 64, 10) == {"nhash": 4, "b": 16, "nflip": 1}
+    assert default_parameters("multihash", 8, 10) == {"nhash": 1, "b": 8, "nflip": 1}
+    assert default_parameters("ivf", 64, 1_000_000) == {"nlist": 4000, "nprobe": 250}
+    with pytest.raises(DataError, match="index type: expected one of flat, multihash, hnsw, ivf"):
+        default_parameters("lsh", 64, 10)
+    with pytest.raises(DataError, match="nhash × b must be at most the code length"):
+        HammingIndex.from_codes(np.ones((4, 16)), index_type="multihash", parameters={"nhash": 2, "b": 16}).search(
+            np.ones((1, 16)), 1)
+
+
+def test_a_version_1_index_still_loads(tmp_path):
+    db = codes_with_ties(9, 10, 12)
+    path = tmp_path / "old.npz"
+    np.savez_compressed(path, format=np.array("dcmh-tf-index"), version=np.array(1), bits=np.array(12),
+                        modality=np.array("image"), dataset=np.array("demo"),
+                        codes=HammingIndex.from_codes(db).packed, ids=np.arange(10))
+    index = HammingIndex.load(path)
+    assert (index.index_type, index.run) == ("flat", None)
+    np.testing.assert_array_equal(index.search(db[:2], 3)[0], linear_scan_search(index, db[:2], 3)[0])
+
+
+def test_a_damaged_faiss_part_is_refused_with_how_to_rebuild(tmp_path):
+    path = HammingIndex.from_codes(clustered_codes(0, 200, 16), index_type="hnsw").save(tmp_path / "h.npz")
+    with np.load(path) as f:
+        arrays = {key: f[key] for key in f.files}
+    arrays["faiss_index"] = arrays["faiss_index"][:50]
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match="damaged index file .*dcmh-tf encode RUN --output"):
+        HammingIndex.load(path)
+
+
+# shards -----------------------------------------------------------------------------------------
+
+def write_shards(tmp_path, db, n, **kwargs):  # kwargs: labels
+    rows = np.arange(len(db))
+    paths = []
+    for k in range(1, n + 1):
+        part = shard_rows(rows, (k, n))
+        labels = kwargs.get("labels")
+        extra = {"labels": labels[part]} if labels is not None else {}
+        shard = HammingIndex.from_codes(db[part], ids=part, shard=(k, n), **extra)
+        paths.append(shard.save(tmp_path / f"part-{k}.npz"))
+    return paths
+
+
+def test_shards_merged_answer_exactly_as_one_index(tmp_path):
+    db = clustered_codes(4, 700, 16, centres=5, flips=1)  # many ties, across shard borders
+    labels = np.eye(700, 4, dtype=np.uint8)
+    whole = HammingIndex.from_codes(db, ids=np.arange(700), labels=labels)
+    paths = write_shards(tmp_path, db, 3, labels=labels)
+    sharded = load_indexes(list(reversed(paths)))  # any order given: put in shard order
+    assert isinstance(sharded, ShardedIndex) and len(sharded) == 700
+    np.testing.assert_array_equal(sharded.ids, whole.ids)
+    queries = db[[0, 250, 600]]
+    for k in (1, 50, 400, 700):
+        np.testing.assert_array_equal(sharded.search(queries, k)[0], whole.search(queries, k)[0])
+        np.testing.assert_array_equal(sharded.search(queries, k)[1], whole.search(queries, k)[1])
+    for (p, d), (wp, wd) in zip(sharded.within_radius(queries, 2), whole.within_radius(queries, 2)):
+        np.testing.assert_array_equal(p, wp)
+        np.testing.assert_array_equal(d, wd)
+    assert isinstance(load_indexes([tmp_path]), ShardedIndex)  # a folder of shards
+
+
+def test_incomplete_or_foreign_shards_are_refused(tmp_path):
+    db = clustered_codes(5, 90, 16)
+    paths = write_shards(tmp_path, db, 3)
+    with pytest.raises(DataError, match="not one complete set 1/N … N/N"):
+        load_indexes(paths[:2])
+    runs = {1: "a", 2: "a", 3: "b"}
+    mixed = [HammingIndex.from_codes(db[:5], shard=(k, 3), run={"path": f"runs/{r}", "fingerprint": r * 16})
+             .save(tmp_path / f"mixed-{k}.npz") for k, r in runs.items()]
+    with pytest.raises(DataError, match="encoded by run runs/b and .* by run runs/a .* do not share one Hamming space"):
+        load_indexes(mixed)
+    with pytest.raises(DataError, match="--shard 4/3|1 ≤ K ≤ N"):
+        shard_rows(np.arange(9), (4, 3))

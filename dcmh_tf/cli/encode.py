@@ -19,13 +19,43 @@ from dcmh_tf.cli.common import check_run, reports_errors
               help="Rows to encode [default: the run's database rows; all rows of another dataset].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Encoding batch [default: the run's].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on a terminal.")
+@click.option("--index-type", type=click.Choice(["flat", "multihash", "hnsw", "ivf"]), default="flat",
+              show_default=True, help="flat: exact scan; multihash: multi-index hashing; hnsw: graph; ivf: "
+                                      "inverted lists (the last three are faster on millions of codes, approximate).")
+@click.option("--nhash", type=click.IntRange(min=1), default=None,
+              help="multihash: number of hash tables [default: code length / 16].")
+@click.option("--hash-bits", "b", type=click.IntRange(min=1, max=24), default=None,
+              help="multihash: bits of each table's key [default: 16].")
+@click.option("--nflip", type=click.IntRange(min=0), default=None, help="multihash: bits flipped per lookup [default: 1].")
+@click.option("--hnsw-m", "M", type=click.IntRange(min=2), default=None, help="hnsw: links per node [default: 16].")
+@click.option("--ef-construction", type=click.IntRange(min=1), default=None, help="hnsw: build breadth [default: 64].")
+@click.option("--ef-search", type=click.IntRange(min=1), default=None, help="hnsw: search breadth [default: 128].")
+@click.option("--nlist", type=click.IntRange(min=1), default=None, help="ivf: number of cells [default: 4·√n].")
+@click.option("--nprobe", type=click.IntRange(min=1), default=None, help="ivf: cells scanned per query [default: nlist/16].")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Encode only the K-th of N parts of the rows (run N such jobs, then search all the files).")
 @reports_errors
-def encode(run, output, modality, dataset, data_path, part, batch_size, progress):
+def encode(run, output, modality, dataset, data_path, part, batch_size, progress, index_type, shard, **parameters):
     """Encode items of a dataset with the run in RUN into a Hamming index for `dcmh-tf search`."""
     check_run(run)
     from dcmh_tf.search import build_index
 
     index = build_index(run, modality=modality, dataset=dataset, data_path=data_path, part=part,
-                        batch_size=batch_size, progress=progress)
+                        batch_size=batch_size, progress=progress, index_type=index_type,
+                        parameters={key: value for key, value in parameters.items() if value is not None},
+                        shard=parse_shard(shard) if shard else None)
     path = index.save(output)
-    click.echo(f"wrote {path}: {len(index)} {index.modality} codes of {index.bits} bits ({index.dataset})")
+    part_of = f", part {index.shard[0]}/{index.shard[1]}" if index.shard else ""
+    click.echo(f"wrote {path}: {len(index)} {index.modality} codes of {index.bits} bits ({index.dataset}{part_of}), "
+               f"{index.index_type} index {index.parameters or ''}".rstrip())
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """"K/N" → (K, N); a malformed value is a usage error (exit 2)."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"expected K/N such as 1/4, received {text!r}.", param_hint="--shard") from None
+    if not 1 <= k <= n:
+        raise click.BadParameter(f"expected 1 ≤ K ≤ N, received {text!r}.", param_hint="--shard")
+    return k, n

@@ -10,33 +10,37 @@ from dcmh_tf.cli.common import check_run, print_json, reports_errors
 
 @main.command()
 @click.argument("run", type=click.Path())
-@click.option("--index", "index_path", type=click.Path(dir_okay=False), required=True,
-              help="Index file written by `dcmh-tf encode` with this run.")
+@click.option("--index", "index_paths", type=click.Path(), required=True, multiple=True,
+              help="Index file written by `dcmh-tf encode` with this run; repeat it, or give a folder, for the "
+                   "shards of one database (--shard K/N).")
 @click.option("--image", type=click.Path(dir_okay=False), default=None, help="Query picture (PNG, JPEG, GIF, BMP).")
 @click.option("--tags", default=None, help='Query tags, separated by commas or spaces: "sky,sea".')
-@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Number of results.")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Number of results [default: 10; with --radius: all within it].")
 @click.option("--radius", type=click.IntRange(min=0), default=None,
-              help="Hash lookup instead of the top: every item within this Hamming distance.")
+              help="Hash lookup instead of the top: every item within this Hamming distance (the first --top).")
+@click.option("--allow-other-run", is_flag=True,
+              help="Search an index encoded by another run (or by this run before more training).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @reports_errors
-def search(run, index_path, image, tags, top, radius, as_json):
+def search(run, index_paths, image, tags, top, radius, allow_other_run, as_json):
     """Search the index for the items nearest to a picture (--image) or to tags (--tags), through
     the encoders of the run in RUN."""
     if (image is None) == (tags is None):
         raise click.UsageError("give exactly one of --image and --tags.")
     check_run(run)
-    from dcmh_tf.index import HammingIndex
     from dcmh_tf.search import search_index
+    from dcmh_tf.shards import load_indexes
 
-    index = HammingIndex.load(index_path)
-    found = search_index(run, index, image=image, tags=tags, top=top, radius=radius)
+    index = load_indexes(index_paths)
+    found = search_index(run, index, image=image, tags=tags, top=top, radius=radius, allow_other_run=allow_other_run)
     if found["unknown_tags"]:
         click.echo(f"warning: tags not in the run's vocabulary, ignored: {', '.join(found['unknown_tags'])}", err=True)
     if as_json:
         print_json(found)
         return
     results = found["results"]
-    what = f"within radius {radius}" if radius is not None else f"top {top}"
+    what = f"within radius {radius}" if radius is not None else f"top {top or 10}"
     click.echo(f"{what} of {len(index)} {index.modality} codes ({index.dataset}) for the {found['query']} query:")
     if not results:
         click.echo("  (no item that close)")
