@@ -35,6 +35,6 @@ setup(
         "pillow>=10",  # pictures of the raw releases (datasets prepare)
     ],
     # bench: faiss-cpu, the baseline of scripts/benchmark_eval.py (optional)
-    extras_require={"test": ["pytest>=8"], "bench": ["faiss-cpu>=1.8"]},
+    extras_require={"test": ["pytest>=8", "hypothesis>=6.100"], "bench": ["faiss-cpu>=1.8"]},
     entry_points={"console_scripts": ["dcmh-tf=dcmh_tf.cli:main"]},
 )
