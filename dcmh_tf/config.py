@@ -46,6 +46,9 @@ class Config:
     images_key: str | None = None  # array names in the data file (None: detected)
     texts_key: str | None = None
     labels_key: str | None = None
+    train_key: str | None = None  # features files: index vectors of the file's own split (None: detected)
+    query_key: str | None = None
+    items: str = "auto"  # features files: items in rows or columns of the arrays ("auto": where counts agree)
     flip: bool = False  # random left-right flips of training images
     feature_scaling: str = "standardize"  # features sets: z-score each dimension with training-set statistics
     readers: int = 1  # processes reading pictures from an HDF5 (v7.3) file (h5py reads one at a time per process)
@@ -133,6 +136,7 @@ class Config:
             "image_encoder": (self.image_encoder, IMAGE_ENCODERS),
             "loss_normalization": (self.loss_normalization, LOSS_NORMALIZATIONS),
             "feature_scaling": (self.feature_scaling, FEATURE_SCALINGS),
+            "items": (self.items, ("auto", "rows", "columns")),
             "strategy": (self.strategy, STRATEGIES),
         }
         for name, (value, allowed) in choices.items():

@@ -21,14 +21,19 @@ def datasets() -> None:
 @click.option("--images-key", default=None, help="Name of the image array [default: detected].")
 @click.option("--texts-key", default=None, help="Name of the text array [default: detected].")
 @click.option("--labels-key", default=None, help="Name of the label array [default: detected].")
+@click.option("--train-key", default=None, help="Features files: the training indices [default: detected].")
+@click.option("--query-key", default=None, help="Features files: the query indices [default: detected].")
+@click.option("--items", type=click.Choice(["auto", "rows", "columns"]), default="auto", show_default=True,
+              help="Features files: one item per row or per column.")
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 @reports_errors
-def info(path, dataset, images_key, texts_key, labels_key, as_json):
+def info(path, dataset, images_key, texts_key, labels_key, train_key, query_key, items, as_json):
     """Print what the dataset in PATH (a file, or the folder of a release) holds: pairs, image and
     text dimensions, labels per item and the split a run would use; or why it cannot be read."""
     from dcmh_tf.data.info import describe_dataset
 
-    keys = {"images": images_key, "texts": texts_key, "labels": labels_key}
+    keys = {"images": images_key, "texts": texts_key, "labels": labels_key, "train": train_key,
+            "query": query_key, "orientation": items}
     description = describe_dataset(path, dataset, keys)
     if as_json:
         print_json(description)
@@ -54,6 +59,13 @@ def info(path, dataset, images_key, texts_key, labels_key, as_json):
                    f"mean {per_item['mean']})")
     if description.get("items_without_label"):
         click.echo(f"  without label    {description['items_without_label']} items")
+    if "split_keys" in description:
+        click.echo(f"  split indices    {description['split_keys']['train']} (train), "
+                   f"{description['split_keys']['query']} (query)")
+    if "arrays" in description:
+        click.echo("  arrays in the file (struct fields as dotted names):")
+        for name, shape in description["arrays"].items():
+            click.echo(f"    {name:<24} {shape}")
     split = description["split"]
     if "query" in split:
         click.echo(f"  {'split (' + split['source'] + ')':<17}{split['query']} queries, {split['database']} database, "

@@ -26,6 +26,7 @@ OVERRIDES = {
     "epochs": "epochs", "batch_size": "batch_size", "optimizer": "optimizer", "lr": "lr", "lr_end": "lr_end",
     "weight_decay": "weight_decay", "seed": "seed", "eval_every": "eval_every", "jit": "jit",
     "images_key": "images_key", "texts_key": "texts_key", "labels_key": "labels_key", "flip": "flip",
+    "train_key": "train_key", "query_key": "query_key", "items": "items",
     "feature_scaling": "feature_scaling", "pretrained": "pretrained", "mixed_precision": "mixed_precision",
     "strategy": "strategy", "n_validation": "n_validation", "readers": "readers", "keep_best": "keep_best", "patience": "patience",
 }
@@ -43,6 +44,13 @@ OVERRIDES = {
 @click.option("--images-key", default=None, help="Name of the image array in the file [default: detected].")
 @click.option("--texts-key", default=None, help="Name of the text array in the file [default: detected].")
 @click.option("--labels-key", default=None, help="Name of the label array in the file [default: detected].")
+@click.option("--train-key", default=None,
+              help="Features files: the vector of training-item indices (0- or 1-based), e.g. data.split.ind_train "
+                   "[default: detected].")
+@click.option("--query-key", default=None, help="Features files: the vector of query-item indices [default: detected].")
+@click.option("--items", type=click.Choice(["auto", "rows", "columns"]), default=None,
+              help="Features files: one item per row or per column of the arrays [default: auto, where the "
+                   "arrays' item counts agree].")
 @click.option("--flip/--no-flip", default=None, help="Random left-right flips of training images [default: no].")
 @click.option("--feature-scaling", type=click.Choice(FEATURE_SCALINGS), default=None,
               help="Features sets: z-score each dimension with training-set statistics [default: standardize].")

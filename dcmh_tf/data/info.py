@@ -17,7 +17,7 @@ from dcmh_tf.data.validation import as_float_matrix, as_multi_hot, check_row_cou
 from dcmh_tf.errors import DataError
 
 
-def detect_dataset(path) -> str:
+def detect_dataset(path, keys: dict[str, str | None] | None = None) -> str:
     """The --dataset value that reads `path`: a release by its file names or label count, else
     'features' when the file has the feature layouts."""
     path = Path(path)
@@ -36,7 +36,7 @@ def detect_dataset(path) -> str:
         raise DataError(f"{path}: no known dataset file in this folder; name the dataset with --dataset.")
     with open_array_file(path) as file:
         try:
-            find_feature_keys(file)
+            find_feature_keys(file, keys)
             if not any(len(file.shape(key)) == 4 for key in file.keys()):
                 return "features"
         except DataError:
@@ -52,9 +52,13 @@ def detect_dataset(path) -> str:
 def describe_dataset(path, dataset: str | None = None, keys: dict[str, str | None] | None = None) -> dict[str, Any]:
     """A JSON-able description of the dataset in `path` (read with the reader of `dataset`, detected
     when None). Raises `DataError` saying why the file cannot be read."""
-    dataset = dataset or detect_dataset(path)
+    dataset = dataset or detect_dataset(path, keys)
     if dataset == "features":
         data = read_features(path, keys=keys)
+        with open_array_file(path) as file:  # every array, struct fields as dotted names
+            arrays = file.describe()
+        return {**describe_data(data, dataset), "arrays": arrays,
+                **({"split_keys": data.source["split_keys"]} if "split_keys" in data.source else {})}
     elif dataset in RELEASES:
         files = locate_release_files(path, RELEASES[dataset], partial=True)
         if set(files) != set(ROLES):  # inspect the parts that exist; training needs all three

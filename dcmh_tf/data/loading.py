@@ -25,7 +25,8 @@ def load_dataset(config: Config) -> PairedData:
     if config.dataset == "features":
         from dcmh_tf.data.features import read_features
 
-        return read_features(config.data_path, keys=keys)
+        return read_features(config.data_path, keys={**keys, "train": config.train_key, "query": config.query_key,
+                                                     "orientation": config.items})
     from dcmh_tf.data.releases import RELEASES, load_release
 
     if config.dataset in RELEASES:

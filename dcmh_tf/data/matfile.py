@@ -97,8 +97,12 @@ def open_array_file(path) -> ArrayFile:
     if path.is_dir():
         raise DataError(f"{path} is a folder; expected a .mat, .h5 or .npz file.")
     if h5py.is_hdf5(path):
-        handle = h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
-        arrays = {key: item for key, item in handle.items() if isinstance(item, h5py.Dataset)}
+        try:
+            handle = h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)
+        except OSError as error:
+            raise DataError(f"{path}: an HDF5 file that cannot be opened ({error}); it may be truncated or "
+                            f"damaged: copy or download it again.") from None
+        arrays = _hdf5_arrays(handle)
         with open(path, "rb") as f:
             is_matlab = f.read(len(MAT_V73_HEADER)) == MAT_V73_HEADER
         return ArrayFile(path, "MATLAB v7.3 (HDF5)" if is_matlab else "HDF5", arrays, transposed=is_matlab, handle=handle)
@@ -118,8 +122,83 @@ def open_array_file(path) -> ArrayFile:
             f"{path}: not a MATLAB .mat, HDF5 or .npz file ({error}); expected the dataset's .mat file "
             f"(MATLAB v7.3 or older), an .h5 or an .npz."
         ) from None
-    arrays = {key: value for key, value in contents.items() if not key.startswith("__") and isinstance(value, np.ndarray)}
+    arrays: dict[str, Any] = {}
+    for key, value in contents.items():
+        if not key.startswith("__"):
+            _add_v5(arrays, key, value)
     return ArrayFile(path, "MATLAB v5", arrays, transposed=False)
+
+
+# MATLAB structs and sparse matrices -----------------------------------------------------------------
+# A struct's fields become dotted names (`data.X1`, `data.split.ind_train`), in v5 and v7.3 files alike;
+# a sparse matrix is read as a dense array of MATLAB's shape (labels and bags of words fit in memory).
+STRUCT_DEPTH = 8  # nested structs deeper than this are not listed (none of the field's files go near it)
+
+
+def _add_v5(arrays: dict, key: str, value, depth: int = 0) -> None:
+    import scipy.sparse
+
+    if scipy.sparse.issparse(value):
+        arrays[key] = value.toarray()
+    elif isinstance(value, np.ndarray) and value.dtype.names:  # a struct (scalar, or a 1×1 struct array)
+        if value.size != 1 or depth >= STRUCT_DEPTH:
+            return  # struct arrays of several elements hold no dataset arrays we could name
+        for field in value.dtype.names:
+            _add_v5(arrays, f"{key}.{field}", value[field].reshape(-1)[0], depth + 1)
+    elif isinstance(value, np.ndarray) and value.dtype != object and value.dtype.kind in "biuf":
+        arrays[key] = value
+
+
+class MatlabSparse:
+    """A MATLAB v7.3 sparse matrix (an HDF5 group of `data`, `ir`, `jc` with a MATLAB_sparse attribute:
+    compressed columns), offered like a stored dataset: `shape` and `[()]` in storage orientation (the
+    reverse of MATLAB's), so `ArrayFile.read` gives MATLAB's view as for any v7.3 array."""
+
+    def __init__(self, group: h5py.Group):
+        self.rows = int(np.asarray(group.attrs["MATLAB_sparse"]).reshape(-1)[0])
+        self.columns = len(group["jc"]) - 1
+        self.shape = (self.columns, self.rows)
+        self.dtype = group["data"].dtype if "data" in group else np.dtype("float64")
+        self._group = group
+
+    def __getitem__(self, item):
+        import scipy.sparse
+
+        if item != ():
+            raise DataError("a sparse MATLAB matrix is read whole.")
+        group = self._group
+        jc = np.asarray(group["jc"][()], np.int64)
+        ir = np.asarray(group["ir"][()], np.int64) if "ir" in group else np.zeros(0, np.int64)
+        data = np.asarray(group["data"][()]) if "data" in group else np.zeros(0)
+        if group.attrs.get("MATLAB_class", b"") in (b"logical", "logical"):
+            data = data.astype(bool)
+        if len(jc) != self.columns + 1 or len(ir) != len(data) or (len(jc) and jc[-1] != len(data)):
+            raise DataError(f"sparse matrix {group.name}: its ir / jc / data parts disagree ({len(ir)}, "
+                            f"{len(jc)}, {len(data)}); the file is damaged.")
+        try:
+            matrix = scipy.sparse.csc_matrix((data, ir, jc), shape=(self.rows, self.columns)).toarray()
+        except ValueError as error:
+            raise DataError(f"sparse matrix {group.name} is damaged: {error}.") from None
+        return matrix.T
+
+
+def _hdf5_arrays(group: h5py.Group, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """name -> dataset for every array of the file, struct fields as dotted names; MATLAB's own
+    `#refs#` / `#subsystem#` groups are left out."""
+    arrays: dict[str, Any] = {}
+    for key, item in group.items():
+        if key.startswith("#"):
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(item, h5py.Dataset):
+            if item.dtype.kind in "biuf":
+                arrays[name] = item
+        elif isinstance(item, h5py.Group):
+            if "MATLAB_sparse" in item.attrs:
+                arrays[name] = MatlabSparse(item)
+            elif depth < STRUCT_DEPTH:
+                arrays.update(_hdf5_arrays(item, f"{name}.", depth + 1))
+    return arrays
 
 
 def write_mat_v73_header(path) -> None:

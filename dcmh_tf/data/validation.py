@@ -63,6 +63,10 @@ def as_multi_hot(array: np.ndarray, where: str) -> tuple[np.ndarray, list | None
 def warn_unlabelled(labels: np.ndarray, where: str) -> int:
     """Warn on stderr about items without any label (they are never relevant to any query); return their count."""
     count = int(np.sum(~np.asarray(labels).any(axis=1)))
+    if count and count == len(labels):
+        raise DataError(f"{where}: none of the {count} items has a label (every label row is 0), so no item is "
+                        f"relevant to any other and every MAP would be meaningless; check the labels array "
+                        f"(--labels-key) and its orientation.")
     if count:
         print(f"Warning: {where}: {count} of {len(labels)} items have no label; they are never relevant to a "
               f"query and count as negatives in training and MAP.", file=sys.stderr)
