@@ -56,7 +56,8 @@ def default_parameters(index_type: str, bits: int, n: int) -> dict[str, int]:
 
     multihash: substrings of 16 bits (b ≤ 16 keeps a table's key space small), as many as fit, one flip:
     exact within distance 2·nhash − 1 (7 at 64 bits). hnsw: M = 16, ef_construction = 64, ef_search = 128.
-    ivf: nlist ≈ 4·√n cells (faiss's rule of thumb), nprobe = nlist / 16 of them.
+    ivf: nlist ≈ 4·√n cells (faiss's rule of thumb), at most 4096 (k-means training grows with nlist²),
+    nprobe = nlist / 32 of them.
     """
     if index_type == "flat":
         return {}
@@ -66,8 +67,8 @@ def default_parameters(index_type: str, bits: int, n: int) -> dict[str, int]:
     if index_type == "hnsw":
         return {"M": 16, "ef_construction": 64, "ef_search": 128}
     if index_type == "ivf":
-        nlist = int(min(65536, max(1, round(4 * math.sqrt(max(n, 1))))))
-        return {"nlist": nlist, "nprobe": max(1, nlist // 16)}
+        nlist = int(min(4096, max(1, round(4 * math.sqrt(max(n, 1))))))
+        return {"nlist": nlist, "nprobe": max(1, nlist // 32)}
     raise DataError(f"index type: expected one of {', '.join(INDEX_TYPES)}, received {index_type!r}.")
 
 
@@ -108,8 +109,8 @@ def build_faiss_index(packed: np.ndarray, index_type: str, parameters: dict, see
                             f"choose a smaller --nlist.")
         index = faiss.index_binary_factory(d, f"BIVF{nlist}")
         sample = packed
-        if len(packed) > 256 * nlist:  # faiss's own sampling cap for k-means
-            sample = packed[np.random.default_rng(seed).choice(len(packed), 256 * nlist, replace=False)]
+        if len(packed) > 64 * nlist:  # k-means needs tens of points per cell, not millions
+            sample = packed[np.random.default_rng(seed).choice(len(packed), 64 * nlist, replace=False)]
         index.train(np.ascontiguousarray(sample))
     else:
         raise DataError(f"index type: expected one of {', '.join(INDEX_TYPES)}, received {index_type!r}.")

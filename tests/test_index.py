@@ -186,7 +186,8 @@ def test_every_index_type_finds_near_neighbours_and_survives_a_round_trip(index_
 def test_default_parameters_follow_the_code_length_and_size():
     assert default_parameters("multihash", 64, 10) == {"nhash": 4, "b": 16, "nflip": 1}
     assert default_parameters("multihash", 8, 10) == {"nhash": 1, "b": 8, "nflip": 1}
-    assert default_parameters("ivf", 64, 1_000_000) == {"nlist": 4000, "nprobe": 250}
+    assert default_parameters("ivf", 64, 1_000_000) == {"nlist": 4000, "nprobe": 125}
+    assert default_parameters("ivf", 64, 10_000_000)["nlist"] == 4096
     with pytest.raises(DataError, match="index type: expected one of flat, multihash, hnsw, ivf"):
         default_parameters("lsh", 64, 10)
     with pytest.raises(DataError, match="nhash × b must be at most the code length"):

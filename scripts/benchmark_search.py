@@ -1,0 +1,141 @@
+"""Benchmark of the Hamming index types (`dcmh_tf.index`) on random and clustered codes.
+
+    python scripts/benchmark_search.py                       # 1M and 10M 64-bit codes, every index type
+    python scripts/benchmark_search.py --sizes 1000000 --types flat multihash --queries 100
+
+For each database (size × generator) it builds every index type, times its build and the top-k
+search of the same queries (one call, all queries, best of --repeats), and scores recall@10 and
+recall@100 against the exact answer. Recall counts ties: a code found is right when it is as near
+as the exact k-th neighbour (any of several equally near codes is a correct answer). Beside them:
+faiss's own IndexBinaryFlat (what `flat` adds to it: index-order ties) and the project's earlier
+NumPy linear scan (`dcmh_tf.index.linear_scan_search`).
+
+Generators (seeded):
+    random     every bit an independent fair coin: no structure, the hardest case for any index
+    clustered  n/1000 centres drawn like random codes; each item is a centre with 0–4 of its bits
+               flipped (uniform count, random positions); queries are fresh draws from the same
+               centres. Codes learned by a hashing model put similar items a few bits apart.
+Memory: bytes of the serialized faiss index (the codes included), and the peak RSS of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+from dcmh_tf.index import INDEX_TYPES, HammingIndex, default_parameters, linear_scan_search
+
+
+def random_packed(rng, n, bits):
+    return rng.integers(0, 256, size=(n, bits // 8), dtype=np.uint8)
+
+
+def clustered_packed(rng, n, bits, centres):
+    centre_bits = rng.integers(0, 2, size=(centres, bits), dtype=np.uint8)
+    out = np.empty((n, bits // 8), np.uint8)
+    step = 1_000_000  # bounded memory: n × bits bytes at once would be 640 MB at 10M
+    for start in range(0, n, step):
+        m = min(step, n - start)
+        items = centre_bits[rng.integers(0, centres, m)]
+        flips = rng.integers(0, 5, m)
+        positions = rng.integers(0, bits, size=(m, 4))
+        for j in range(4):
+            rows = np.flatnonzero(flips > j)
+            items[rows, positions[rows, j]] ^= 1
+        out[start:start + m] = np.packbits(items, axis=1)
+    return out, centre_bits
+
+
+def unpack(packed, bits):
+    return np.where(np.unpackbits(packed, axis=1)[:, :bits] > 0, 1, -1).astype(np.int8)
+
+
+def recall(distances, exact_distances, k):
+    """Share of the k results that are as near as the exact k-th neighbour."""
+    found = (distances[:, :k] >= 0) & (distances[:, :k] <= exact_distances[:, k - 1:k])
+    return float(found.mean())
+
+
+def timed(function, repeats):
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--generators", nargs="+", default=["random", "clustered"], choices=["random", "clustered"])
+    parser.add_argument("--types", nargs="+", default=list(INDEX_TYPES), choices=list(INDEX_TYPES))
+    parser.add_argument("--bits", type=int, default=64)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--scan-max", type=int, default=10_000_000, help="skip the NumPy scan above this size")
+    args = parser.parse_args(argv)
+    import faiss
+
+    print(f"# {os.cpu_count()} CPUs, faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f}, {args.bits} bits, {args.queries} queries, top 100", flush=True)
+    print("| codes | generator | index | parameters | build s | index MB | queries/s | × exact | recall@10 | recall@100 |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|", flush=True)
+    for n in args.sizes:
+        for generator in args.generators:
+            rng = np.random.default_rng(0)
+            if generator == "random":
+                packed = random_packed(rng, n, args.bits)
+                queries = unpack(random_packed(rng, args.queries, args.bits), args.bits)
+            else:
+                packed, _ = clustered_packed(rng, n + args.queries, args.bits, max(1, n // 1000))
+                packed, queries = packed[:n], unpack(packed[n:], args.bits)
+            label = f"{n:,}"
+            exact = HammingIndex(packed, args.bits)
+            build, _ = timed(lambda: exact.faiss_index, 1)
+            exact_time, (_, exact_distances) = timed(lambda: exact.search(queries, 100), args.repeats)
+            exact_qps = args.queries / exact_time
+
+            def row(name, parameters, build_s, size_mb, seconds, distances):
+                qps = args.queries / seconds
+                r10 = recall(distances, exact_distances, 10) if distances is not None else float("nan")
+                r100 = recall(distances, exact_distances, 100) if distances is not None else float("nan")
+                print(f"| {label} | {generator} | {name} | {parameters} | {build_s:.1f} | {size_mb:.0f} | "
+                      f"{qps:,.0f} | {qps / exact_qps:.2f} | {r10:.3f} | {r100:.3f} |", flush=True)
+
+            raw = faiss.IndexBinaryFlat(args.bits)
+            raw.add(packed)
+            packed_queries = np.packbits(queries > 0, axis=1)
+            seconds, (raw_distances, _) = timed(lambda: raw.search(packed_queries, 100), args.repeats)
+            row("faiss IndexBinaryFlat (unordered ties)", "", 0.0, packed.nbytes / 2**20, seconds,
+                raw_distances.astype(np.int32))
+            if n <= args.scan_max:
+                seconds, (_, scan_distances) = timed(lambda: linear_scan_search(exact, queries, 100), 1)
+                row("NumPy linear scan (before faiss)", "", 0.0, packed.nbytes / 2**20, seconds, scan_distances)
+            for index_type in args.types:
+                if index_type == "flat":
+                    row("flat", "", build, packed.nbytes / 2**20, exact_time, exact_distances)
+                    continue
+                parameters = default_parameters(index_type, args.bits, n)
+                index = HammingIndex(packed, args.bits, index_type=index_type, parameters=parameters)
+                build_s, _ = timed(lambda: index.faiss_index, 1)
+                size_mb = len(faiss.serialize_index_binary(index.faiss_index)) / 2**20
+                seconds, (_, distances) = timed(lambda: index.search(queries, 100), args.repeats)
+                shown = " ".join(f"{key}={value}" for key, value in parameters.items())
+                row(index_type, shown, build_s, size_mb, seconds, distances)
+                del index
+            print(f"# peak RSS so far {peak_rss_mb():,.0f} MB, load average {os.getloadavg()[0]:.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
