@@ -103,11 +103,16 @@ def record_identity(path: Path, format: str, identity: dict) -> None:
     """Write which run made an exported model (`RunDirectory.identity`: path and weights fingerprint),
     so codes it makes can be matched to an index: a SavedModel gets `assets.extra/dcmh_run.json` (TF
     Serving's folder for extra files, ignored by the loaders), an ONNX file the metadata properties
-    `dcmh_run_path` and `dcmh_run_fingerprint`."""
+    `dcmh_run_path` and `dcmh_run_fingerprint`, a `.keras` file a `<name>.dcmh_run.json` beside it (a
+    .keras archive has no place for it that `keras.saving.load_model` would keep)."""
+    text = json.dumps(identity, indent=2, sort_keys=True) + "\n"
     if format == "savedmodel":
         extra = Path(path) / "assets.extra"
         extra.mkdir(exist_ok=True)
-        (extra / "dcmh_run.json").write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n")
+        (extra / "dcmh_run.json").write_text(text)
+        return
+    if format == "keras":
+        Path(path).with_suffix(".dcmh_run.json").write_text(text)
         return
     import onnx
 
