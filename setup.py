@@ -33,6 +33,8 @@ setup(
         "onnxruntime>=1.20",
         "matplotlib>=3.8",
         "pillow>=10",  # pictures of the raw releases (datasets prepare)
+        "regex>=2023.0",  # Unicode script classes of the raw-text tokenizer (dcmh_tf.text)
+        "opencv-python-headless>=4.8,<5",  # hand-crafted picture features for the baselines (HOG, SIFT)
     ],
     # bench: faiss-cpu, the baseline of scripts/benchmark_eval.py (optional)
     extras_require={"test": ["pytest>=8"], "bench": ["faiss-cpu>=1.8"]},

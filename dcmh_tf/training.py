@@ -191,9 +191,11 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    split: Split | None = None,
 ) -> tuple[RunDirectory, dict]:
     """Train a run into `output` (a new run, or with `resume` the run already there, whose saved
-    config is used; pass it in as `config`), evaluate it and write metrics.json.
+    config is used; pass it in as `config`), evaluate it and write metrics.json. `split`: the
+    split of a new run instead of the protocol's (e.g. a validation split drawn from the database).
 
     Returns the run directory and the final metrics.
     """
@@ -206,7 +208,7 @@ def fit(
         run.write_config()
         split = run.load_split()
     else:
-        split = make_split(config, data)
+        split = split if split is not None else make_split(config, data)
         run = RunDirectory.create(output, config, split, data)
     keras.utils.set_random_seed(config.seed)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables mirrored on replicas

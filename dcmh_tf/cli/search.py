@@ -14,23 +14,27 @@ from dcmh_tf.cli.common import print_json, reports_errors
               help="Index file written by `dcmh-tf encode` with this run.")
 @click.option("--image", type=click.Path(dir_okay=False), default=None, help="Query picture (PNG, JPEG, GIF, BMP).")
 @click.option("--tags", default=None, help='Query tags, separated by commas or spaces: "sky,sea".')
+@click.option("--text", default=None,
+              help="Query text in the collection's language, cut by the run's tokenizer (runs on a prepared collection).")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Number of results.")
 @click.option("--radius", type=click.IntRange(min=0), default=None,
               help="Hash lookup instead of the top: every item within this Hamming distance.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @reports_errors
-def search(run, index_path, image, tags, top, radius, as_json):
-    """Search the index for the items nearest to a picture (--image) or to tags (--tags), through
-    the encoders of the run in RUN."""
+def search(run, index_path, image, tags, text, top, radius, as_json):
+    """Search the index for the items nearest to a picture (--image), to tags (--tags) or to a raw
+    text (--text), through the encoders of the run in RUN."""
     from dcmh_tf.index import HammingIndex
     from dcmh_tf.search import search_index
 
-    if (image is None) == (tags is None):
-        raise click.UsageError("give exactly one of --image and --tags.")
+    if sum(query is not None for query in (image, tags, text)) != 1:
+        raise click.UsageError("give exactly one of --image, --tags and --text.")
     index = HammingIndex.load(index_path)
-    found = search_index(run, index, image=image, tags=tags, top=top, radius=radius)
+    found = search_index(run, index, image=image, tags=tags, text=text, top=top, radius=radius)
     if found["unknown_tags"]:
-        click.echo(f"warning: tags not in the run's vocabulary, ignored: {', '.join(found['unknown_tags'])}", err=True)
+        what = "tokens of the text" if text is not None else "tags"
+        click.echo(f"warning: {what} not in the run's vocabulary, ignored: {', '.join(found['unknown_tags'])}",
+                   err=True)
     if as_json:
         print_json(found)
         return

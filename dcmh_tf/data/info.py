@@ -11,6 +11,7 @@ import numpy as np
 from dcmh_tf.data.features import find_feature_keys, read_features
 from dcmh_tf.data.matfile import open_array_file
 from dcmh_tf.data.paired import PairedData
+from dcmh_tf.data.collection import SPLIT_SUFFIX
 from dcmh_tf.data.releases import PART_FILE, RELEASES, load_release
 from dcmh_tf.data.splits import protocol_sizes
 from dcmh_tf.errors import DataError
@@ -23,6 +24,8 @@ def detect_dataset(path) -> str:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder.")
     names = [p.name for p in path.iterdir()] if path.is_dir() else [path.name]
+    if path.is_file() and path.with_suffix(SPLIT_SUFFIX).is_file():
+        return "collection"  # a prepared collection under a name of its own
     for release in RELEASES.values():
         combined = {name.lower() for name in release.combined_files}
         if any(name.lower() in combined for name in names):
