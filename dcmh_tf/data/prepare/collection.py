@@ -139,8 +139,8 @@ def read_collection(raw, *, layout: str = "auto", columns: TableColumns | None =
                       "min_count": min_count, "max_words": max_words},
         "vocabulary": len(cutter.vocabulary),
         "pairs_without_word": int((~texts.any(axis=1)).sum()),
-        "picture_formats": dict(Counter(picture_format(item.picture)[0] for item in items)),
-        "picture_modes": dict(Counter(picture_format(item.picture)[1] for item in items)),
+        "picture_formats": dict(Counter(picture_format(item.picture)[0] or "unreadable" for item in items)),
+        "picture_modes": dict(Counter(picture_format(item.picture)[1] or "unreadable" for item in items)),
         "pairs": len(items),
     }
     sources = [json.dumps({"id": item.id, "image": str(item.picture.resolve()), "text": item.text,
