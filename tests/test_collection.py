@@ -334,3 +334,30 @@ def test_exported_text_model_answers_raw_strings_through_saved_model_cli(trained
     expected = sign_codes(text_encoder(run.load_tokenizer().bag_of_words(texts)).numpy())
     np.testing.assert_array_equal(codes, expected)
     assert not out.exists()
+
+
+NEWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "web_news"
+
+
+@pytest.mark.large
+@pytest.mark.skipif(not NEWS.is_dir(), reason="../shared/data/web_news is not there")
+def test_the_real_news_photographs(tmp_path):
+    from dcmh_tf.config import resolve_config
+    from dcmh_tf.data.loading import load_dataset, make_split
+
+    record = prepare_dataset("collection", NEWS, tmp_path, options={"max_words": 2000}, image_size=64, workers=2,
+                             progress=False, warn=lambda message: None)
+    skipped = {reason: entry["count"] for reason, entry in record["skipped"].items()}
+    assert skipped == {STRAY_SPACES: 3, OTHER_LABEL_COPY: 7, SAME_PICTURE: 48, WRONG_EXTENSION: 37,
+                       REPEATED_PICTURE: 1, MISSING_PICTURE: 7}
+    assert record["pairs"] == 2200 - 7 - 1 and record["labels"] == 10 and record["text_dim"] == 2000
+    assert record["protocol"]["tokenizer"]["mode"] == "characters"
+    assert record["protocol"]["picture_modes"]["RGBA"] > 0 and record["protocol"]["picture_modes"]["CMYK"] > 0
+    data = load_dataset(resolve_config("collection", data_path=str(tmp_path / "COLLECTION.mat")))
+    split = make_split(resolve_config("collection", data_path=str(tmp_path / "COLLECTION.mat")), data)
+    assert (len(split.query), len(split.database)) == (497, 1695) and data.images.shape[1:] == (64, 64, 3)
+    sources = read_item_sources(tmp_path / "COLLECTION.mat")
+    row = int(split.query[0])
+    assert (NEWS / "texts" / f"{sources[row]['id']}.txt").read_text(encoding="utf-8").strip() == sources[row]["text"]
+    assert data.label_names[int(np.flatnonzero(data.labels[row])[0])] == sources[row]["labels"][0]
+    np.testing.assert_array_equal(data.texts[row], data.tokenizer.bag_of_words([sources[row]["text"]])[0])
