@@ -127,6 +127,7 @@ def read_collection(raw, *, layout: str = "auto", columns: TableColumns | None =
     labels = np.zeros((len(items), len(label_names)), np.uint8)
     for row, item in enumerate(items):
         labels[row, [column[name] for name in item.labels]] = 1
+    formats = [picture_format(item.picture) for item in items]
     used = labels.any(axis=0)  # label names no kept item carries are dropped from the columns
     labels, label_names = labels[:, used], [name for name, keep in zip(label_names, used) if keep]
     protocol = {
@@ -139,8 +140,8 @@ def read_collection(raw, *, layout: str = "auto", columns: TableColumns | None =
                       "min_count": min_count, "max_words": max_words},
         "vocabulary": len(cutter.vocabulary),
         "pairs_without_word": int((~texts.any(axis=1)).sum()),
-        "picture_formats": dict(Counter(picture_format(item.picture)[0] or "unreadable" for item in items)),
-        "picture_modes": dict(Counter(picture_format(item.picture)[1] or "unreadable" for item in items)),
+        "picture_formats": dict(Counter(format or "unreadable" for format, _ in formats)),
+        "picture_modes": dict(Counter(mode or "unreadable" for _, mode in formats)),
         "pairs": len(items),
     }
     sources = [json.dumps({"id": item.id, "image": str(item.picture.resolve()), "text": item.text,
