@@ -16,9 +16,11 @@
    at Hamming radius 0, 1, 2 as in Table 7), news_results.json, news_pr_curves.png and
    news_validation_map.png, after every job, so an interrupted run leaves what it finished.
 
-Jobs run in this order so that the most useful finish first: baselines (all seeds), DCMH seed 0 at
-every code length, the first validation curve, DCMH's other seeds, then the other validation curves. `--deadline HH:MM` (UTC) skips the
-DCMH jobs that would start after it; the tables say how many seeds each cell has.
+Jobs run in this order so that the most useful finish first: baselines (all seeds), DCMH seed 0 at the
+first code length, its validation curve, DCMH seed 0 at the other code lengths, the diagnostic runs,
+DCMH's other seeds, then the other validation curves. `--deadline HH:MM` (UTC) skips the jobs that
+would start after it (listed at the end of news.md). `--reuse` keeps the baseline runs of an earlier
+news_results.json (seed 0's missing ones run first, the other seeds' after DCMH's seed 0).
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ def main(argv=None) -> None:
     parser.add_argument("--max-words", type=int, default=2000,
                         help="text vocabulary (the baselines solve d×d systems in the text dimension)")
     parser.add_argument("--validation-bits", default="16,32,64")
-    parser.add_argument("--deadline", default=None, help="HH:MM UTC: start no DCMH job after it")
+    parser.add_argument("--deadline", default=None, help="HH:MM UTC: start no job after it")
+    parser.add_argument("--reuse", default=None,
+                        help="an earlier news_results.json: its baseline runs are kept, not run again")
     args = parser.parse_args(argv)
     bits = [int(b) for b in args.bits.split(",")]
     validation_bits = [int(b) for b in args.validation_bits.split(",") if b]
@@ -93,30 +97,50 @@ def main(argv=None) -> None:
     from dcmh_tf.baselines.common import zscore_columns
 
     images, texts = zscore_columns(features, split.train), zscore_columns(data.texts, split.train)
-    for b in bits:
-        for seed in range(args.seeds):
+    if args.reuse:
+        earlier = json.loads(Path(args.reuse).read_text())
+        results["runs"] += [run for run in earlier["runs"] if run["method"] in BASELINES]
+        for b, curves in earlier["pr_curves"].items():
             for method in BASELINES:
-                if seed and method in DETERMINISTIC:
-                    continue
-                step = time.perf_counter()
-                hasher = make_baseline(method, b, seed=seed).fit(images[split.train], texts[split.train],
-                                                                 labels[split.train])
-                codes = {(part, modality): encode(features_[rows])
-                         for part, rows in (("query", split.query), ("database", split.database))
-                         for modality, encode, features_ in (("image", hasher.encode_images, images),
-                                                             ("text", hasher.encode_texts, texts))}
-                add_run(results, method, b, seed, codes, labels, split, time.perf_counter() - step)
-                write_report(results, output, started)
+                if method in curves:
+                    results["pr_curves"].setdefault(b, {})[method] = curves[method]
+        results["timing"]["reused_baseline_runs"] = len(results["runs"])
+    done = {(run["method"], run["bits"], run["seed"]) for run in results["runs"]}
+    baseline_jobs = [(method, b, seed) for b in bits for seed in range(args.seeds) for method in BASELINES
+                     if not (seed and method in DETERMINISTIC) and (method, b, seed) not in done]
+
+    def run_baselines(jobs) -> None:
+        for method, b, seed in jobs:
+            if past_deadline(args.deadline):
+                results.setdefault("not_run", []).append(f"{method} {b} bits seed {seed}")
+                continue
+            step = time.perf_counter()
+            hasher = make_baseline(method, b, seed=seed).fit(images[split.train], texts[split.train],
+                                                             labels[split.train])
+            codes = {(part, modality): encode(features_[rows])
+                     for part, rows in (("query", split.query), ("database", split.database))
+                     for modality, encode, features_ in (("image", hasher.encode_images, images),
+                                                         ("text", hasher.encode_texts, texts))}
+            add_run(results, method, b, seed, codes, labels, split, time.perf_counter() - step)
+            write_report(results, output, started)
+
+    # seed 0 of every baseline first; with --reuse, the missing ones after DCMH's main runs
+    run_baselines([job for job in baseline_jobs if not args.reuse or job[2] == 0])
 
     features_file = work / "news_features.npz"  # for the diagnostic: DCMH's MLP image net on the same features
     np.savez(features_file, I_tr=features[split.database], T_tr=data.texts[split.database],
              L_tr=labels[split.database], I_te=features[split.query], T_te=data.texts[split.query],
              L_te=labels[split.query])
-    jobs = [("final", b, 0) for b in bits] + [("validation", b, 0) for b in validation_bits[:1]]
+    jobs = [("final", bits[0], 0), ("validation", validation_bits[0], 0)] if validation_bits else []
+    jobs += [("final", b, 0) for b in bits[1 if validation_bits else 0:]]
+    jobs += [("baselines", 0, 0)]
     jobs += [("features", b, 0) for b in bits]
     jobs += [("final", b, seed) for seed in range(1, args.seeds) for b in bits]
     jobs += [("validation", b, 0) for b in validation_bits[1:]]
     for kind, b, seed in jobs:
+        if kind == "baselines":
+            run_baselines([job for job in baseline_jobs if args.reuse and job[2] != 0])
+            continue
         if past_deadline(args.deadline):
             log(f"deadline {args.deadline} UTC passed: DCMH {kind} {b} bits seed {seed} not run")
             results.setdefault("not_run", []).append(f"DCMH {kind} {b} bits seed {seed}")
