@@ -144,12 +144,15 @@ def test_table_rows_without_text_or_label_or_picture_are_skipped_and_counted(tab
     rows[3][0] = "pics/absent.jpg"
     rows[4][0] = rows[5][0]  # the same picture under another label
     rows[7][0] = rows[9][0]  # the same picture under the same label: a real pair, kept
+    (table_folder / "pics" / "10.jpg").rename(table_folder / "pics" / "10 .jpg")  # listed as pics/10.jpg
     with open(path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)
     record = prepare(path, tmp_path / "out", min_count=1, columns=TableColumns(image="photo", text="caption",
                                                                                  label="tags"))
     skipped = {reason: entry["count"] for reason, entry in record["skipped"].items()}
-    assert skipped == {NO_TEXT: 1, NO_LABEL: 1, MISSING_PICTURE: 1, REPEATED_PICTURE: 1, SAME_PICTURE: 1}
+    assert skipped == {NO_TEXT: 1, NO_LABEL: 1, MISSING_PICTURE: 1, REPEATED_PICTURE: 1, SAME_PICTURE: 1,
+                       STRAY_SPACES: 1}
+    assert record["skipped"][STRAY_SPACES]["paths"][0].endswith("10 .jpg")
     assert record["pairs"] == 12 - 4
     assert "items.csv row 3" in record["skipped"][MISSING_PICTURE]["paths"][0]
     assert record["protocol"]["split"].startswith("seeded")
@@ -361,3 +364,48 @@ def test_the_real_news_photographs(tmp_path):
     assert (NEWS / "texts" / f"{sources[row]['id']}.txt").read_text(encoding="utf-8").strip() == sources[row]["text"]
     assert data.label_names[int(np.flatnonzero(data.labels[row])[0])] == sources[row]["labels"][0]
     np.testing.assert_array_equal(data.texts[row], data.tokenizer.bag_of_words([sources[row]["text"]])[0])
+
+
+@pytest.mark.large
+@pytest.mark.skipif(not NEWS.is_dir(), reason="../shared/data/web_news is not there")
+def test_table_copies_of_the_news_set_give_the_same_prepared_file(tmp_path):
+    """CSV and JSON Lines copies of the news lists (columns in other orders, the listed names, so three
+    pictures are found only up to stray spaces) prepare to the file the Wikipedia layout gives."""
+    categories = (NEWS / "categories.list").read_text().split()
+    rows = []
+    for list_name, split in (("trainset_txt_img_cat.list", "train"), ("testset_txt_img_cat.list", "test")):
+        for line in (NEWS / list_name).read_text().splitlines():
+            text_id, image_id, label = line.split("\t")
+            category = categories[int(label) - 1]
+            rows.append({"label": category, "split": split, "text_file": str(NEWS / "texts" / f"{text_id}.txt"),
+                         "image": str(NEWS / "images" / category / f"{image_id}.jpg"), "id": text_id})
+    with open(tmp_path / "news.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["split", "image", "label", "text_file", "id"])
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(tmp_path / "news.jsonl", "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps({"txt": row["text_file"], "set": row["split"], "cats": [row["label"]],
+                                "jpg": row["image"]}) + "\n")
+    options = {"max_words": 500}
+    kw = dict(image_size=16, workers=2, progress=False, warn=lambda message: None)
+    listed = prepare_dataset("collection", NEWS, tmp_path / "wiki", options=options, **kw)
+    from_csv = prepare_dataset("collection", tmp_path / "news.csv", tmp_path / "csv", options={
+        **options, "columns": TableColumns(text=None, text_file="text_file", split="split", id="id")}, **kw)
+    from_jsonl = prepare_dataset("collection", tmp_path / "news.jsonl", tmp_path / "jsonl", options={
+        **options, "columns": TableColumns(image="jpg", text=None, text_file="txt", label="cats", split="set")}, **kw)
+    for record in (from_csv, from_jsonl):
+        skipped = {reason: entry["count"] for reason, entry in record["skipped"].items()}
+        assert skipped == {STRAY_SPACES: 3, SAME_PICTURE: 48, WRONG_EXTENSION: 37, REPEATED_PICTURE: 1,
+                           MISSING_PICTURE: 7}
+        assert record["pairs"] == listed["pairs"] == 2192
+    reference = read_prepared(tmp_path / "wiki")
+    reference_names = (tmp_path / "wiki" / "COLLECTION.labels.txt").read_text().splitlines()
+    for folder in ("csv", "jsonl"):
+        arrays = read_prepared(tmp_path / folder)
+        for key in ("images", "YAll", "split", "vocabulary"):
+            np.testing.assert_array_equal(arrays[key], reference[key], err_msg=f"{folder} {key}")
+        # a table's label columns are its label names in alphabetical order, the lists' in categories.list's
+        names = (tmp_path / folder / "COLLECTION.labels.txt").read_text().splitlines()
+        assert sorted(names) == sorted(reference_names)
+        np.testing.assert_array_equal(arrays["LAll"][[names.index(n) for n in reference_names]], reference["LAll"])

@@ -362,6 +362,9 @@ def check_items(items: list[Item], problems: Problems) -> list[Item]:
     """The items that pass the checks of the module docstring, in order; the others recorded."""
     kept, seen = [], {}
     for item in items:
+        if item.picture.name and not item.picture.is_file() and (near := spaced_name(item.picture)) is not None:
+            problems.add(STRAY_SPACES, f"{item.where}: {near}")
+            item.picture = near
         if not item.picture.name or not item.picture.is_file():
             problems.add(MISSING_PICTURE, f"{item.where}: {item.picture}")
             continue
@@ -385,6 +388,15 @@ def check_items(items: list[Item], problems: Problems) -> list[Item]:
             problems.add(WRONG_EXTENSION, f"{item.picture} is {real}")
         kept.append(item)
     return kept
+
+
+def spaced_name(path: Path) -> Path | None:
+    """The one file beside `path` whose name is `path`'s up to spaces ("22 .jpg" for "22.jpg"), or None."""
+    if not path.parent.is_dir():
+        return None
+    wanted = path.name.replace(" ", "")
+    found = [other for other in path.parent.iterdir() if other.name.replace(" ", "") == wanted and other.is_file()]
+    return found[0] if len(found) == 1 else None
 
 
 def picture_format(path: Path) -> tuple[str | None, str | None]:
