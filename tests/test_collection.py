@@ -245,6 +245,9 @@ def test_cli_prepares_a_table_and_refuses_options_of_other_datasets(table_folder
     assert (tmp_path / "out" / "NEWS.tokenizer.json").is_file()
     check = subprocess.run(["sha256sum", "-c", "NEWS.sha256"], cwd=tmp_path / "out", capture_output=True, text=True)
     assert check.returncode == 0 and "NEWS.sources.jsonl: OK" in check.stdout
+    result = runner.invoke(main, ["datasets", "info", str(tmp_path / "out" / "NEWS.mat")])  # found by its split
+    assert result.exit_code == 0 and ": collection" in result.output, result.output
+    assert "4 queries, 8 database, 8 training" in result.output
     result = runner.invoke(main, arguments[:7] + ["--words", "10"])
     assert result.exit_code == 2 and "applies to iapr-tc12" in result.output
     result = runner.invoke(main, ["datasets", "prepare", "collection", "--raw", str(tmp_path / "none.csv"),
