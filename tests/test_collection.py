@@ -412,3 +412,25 @@ def test_table_copies_of_the_news_set_give_the_same_prepared_file(tmp_path):
         names = (tmp_path / folder / "COLLECTION.labels.txt").read_text().splitlines()
         assert sorted(names) == sorted(reference_names)
         np.testing.assert_array_equal(arrays["LAll"][[names.index(n) for n in reference_names]], reference["LAll"])
+
+
+def test_wikipedia_layout_with_xml_texts_and_no_category_folders(tmp_path):
+    """The original Wikipedia dataset's way: texts/<id>.xml with a <text> element, images/<id>.jpg flat."""
+    raw = tmp_path / "wiki"
+    (raw / "texts").mkdir(parents=True)
+    (raw / "categories.list").write_text("art\nbiology\n")
+    lists = {"train": [], "test": []}
+    for item_id, category, split in items(10):
+        picture(raw / "images" / f"i{item_id}.jpg", "sport" if category == "sport" else "economy", int(item_id))
+        words = "painting museum" if category == "sport" else "cell protein"
+        (raw / "texts" / f"t{item_id}.xml").write_text(
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<document><docno>t{item_id}</docno>'
+            f"<text>The {words} &amp; more {item_id}</text></document>", encoding="utf-8")
+        lists[split].append(f"t{item_id}\ti{item_id}\t{1 if category == 'sport' else 2}")
+    for split, name in (("train", "trainset"), ("test", "testset")):
+        (raw / f"{name}_txt_img_cat.list").write_text("\n".join(lists[split]) + "\n")
+    record = prepare(raw, tmp_path / "out", min_count=1, stop_words="english")
+    assert record["pairs"] == 10 and record["skipped"] == {} and record["protocol"]["tokenizer"]["mode"] == "words"
+    sources = read_item_sources(tmp_path / "out" / "COLLECTION.mat")
+    assert sources[0]["text"] == "The painting museum & more 0" and sources[1]["labels"] == ["biology"]
+    assert set(read_prepared(tmp_path / "out")["vocabulary"]) == {"painting", "museum", "cell", "protein"}

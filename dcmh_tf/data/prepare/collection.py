@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
 import re
 from collections import Counter
@@ -335,7 +336,7 @@ def read_wikipedia_text(path: Path) -> str:
     text = read_text(path)
     if path.suffix == ".xml":
         match = re.search(r"<text>(.*?)</text>", text, re.DOTALL | re.IGNORECASE)
-        text = match.group(1) if match else re.sub(r"<[^>]+>", " ", text)
+        text = html.unescape(match.group(1) if match else re.sub(r"<[^>]+>", " ", text))  # &amp; is "&"
     return text.strip()
 
 
