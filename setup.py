@@ -37,6 +37,8 @@ setup(
         "matplotlib>=3.8",
         "pillow>=10",  # pictures of the raw releases (datasets prepare)
         "faiss-cpu>=1.8",  # the Hamming index of encode/search (GPU users may swap in faiss-gpu)
+        "regex>=2023.0",  # Unicode script classes of the raw-text tokenizer (dcmh_tf.text)
+        "opencv-python-headless>=4.8,<5",  # hand-crafted picture features for the baselines (HOG, SIFT)
     ],
     extras_require={
         "and-cuda": ["tensorflow[and-cuda]>=2.21"],  # TensorFlow with the CUDA and cuDNN wheels (Linux, NVIDIA GPU)

@@ -4,6 +4,7 @@
     RUN/split.npz              query / database / train row indices
     RUN/inputs.json            what the encoders take: image kind and size or feature length,
                                text length, tag vocabulary and label names when the dataset has them
+    RUN/tokenizer.json         the tokenizer of raw text (dcmh_tf.text.Tokenizer), for collections only
     RUN/checkpoint/            written atomically at the end of every epoch:
         image_encoder.weights.h5, text_encoder.weights.h5,
         state.npz              F, G, B buffers, epochs done, optimizer variables
@@ -42,6 +43,7 @@ STATE = "state.npz"
 BEST = "best"
 VALIDATION = "validation.json"
 KERAS_FILES = {"image": "image_encoder.keras", "text": "text_encoder.keras"}
+TOKENIZER = "tokenizer.json"
 
 
 class RunDirectory:
@@ -77,6 +79,8 @@ class RunDirectory:
         path.mkdir(parents=True, exist_ok=True)
         split.save(path / SPLIT)
         _write_atomically(path / INPUTS, json.dumps(input_description(data), indent=2))
+        if getattr(data, "tokenizer", None) is not None:
+            data.tokenizer.save(path / TOKENIZER)
         run = cls(path, config)
         run.write_config()
         return run
@@ -108,6 +112,21 @@ class RunDirectory:
         if not path.exists():
             raise RunDirectoryError(f"{path} missing: the run directory is incomplete; train it again with `dcmh-tf fit`.")
         return json.loads(path.read_text())
+
+    def load_tokenizer(self):
+        """The `dcmh_tf.text.Tokenizer` that turns raw text into this run's bags of words, or None
+        for runs on data without one (the demo, the authors' files, features)."""
+        from dcmh_tf.text import Tokenizer
+
+        path = self.path / TOKENIZER
+        if not path.exists():
+            return None
+        tokenizer = Tokenizer.load(path)
+        text_dim = self.read_inputs()["text_dim"]
+        if len(tokenizer.vocabulary) != text_dim:
+            raise RunDirectoryError(f"{path}: {len(tokenizer.vocabulary)} tokens in the vocabulary but the text "
+                                    f"encoder takes {text_dim}; the run directory is inconsistent, train it again.")
+        return tokenizer
 
     # checkpoint ----------------------------------------------------------------------------
     @property

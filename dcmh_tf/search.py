@@ -1,10 +1,11 @@
 """Retrieval with a trained run: encode a dataset into a Hamming index, and query an index with a
-picture or with tags.
+picture, with tags or with a raw text.
 
 Queries go through the run's own encoders: a picture is decoded (PNG, JPEG, GIF, BMP) and resized
 (bilinear with antialiasing, no crop, as the data pipeline resizes pictures of another size) to the
 run's image size; tags (separated by commas or spaces, matched exactly, as the exported `tags`
-signature does) become the 0/1 bag of words over the run's tag vocabulary. Codes of both modalities
+signature does) become the 0/1 bag of words over the run's tag vocabulary; a raw text goes through
+the run's own tokenizer (`RUN/tokenizer.json`, runs on a prepared collection). Codes of both modalities
 live in one Hamming space, so a picture can be searched against an index of texts or of images.
 """
 
@@ -162,33 +163,58 @@ def tags_to_bow(tags: Sequence[str], vocabulary: Sequence[str]) -> tuple[np.ndar
     return bow, unknown
 
 
-def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None = None, top: int | None = None,
-                 radius: int | None = None, allow_other_run: bool = False) -> dict[str, Any]:
-    """Query `index` with a picture file (`image`) or a tag string (`tags`) through the run's encoders.
+def text_to_bow(tokenizer, text: str) -> tuple[np.ndarray, list[str]]:
+    """((1, vocabulary) float32 0/1 bag of words of the raw `text`, its tokens not in the vocabulary).
 
-    Returns {"query": "image" or "tags", "unknown_tags": [...], "results": [{"rank", "id",
+    Raises `DataError` when no token of `text` is in the vocabulary (the bag would be empty).
+    """
+    bow = tokenizer.bag_of_words([text])
+    unknown = tokenizer.unknown_tokens(text)
+    if not bow.any():
+        examples = ", ".join(list(tokenizer.vocabulary)[:8])
+        raise DataError(f"no token of the text {text!r} ({', '.join(tokenizer.tokens(text)[:8]) or 'no token'}) is in "
+                        f"the run's vocabulary of {len(tokenizer.vocabulary)} tokens (for example: {examples}).")
+    return bow, unknown
+
+
+def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None = None, text: str | None = None,
+                 top: int | None = None, radius: int | None = None, allow_other_run: bool = False) -> dict[str, Any]:
+    """Query `index` with a picture file (`image`), a tag string (`tags`) or a raw text (`text`, cut
+    by the run's tokenizer, for runs on a prepared collection) through the run's encoders.
+
+    Returns {"query": "image", "tags" or "text", "unknown_tags": [...], "results": [{"rank", "id",
     "distance", "labels"}]}: the `top` nearest codes (default 10), or with `radius` every code within
-    that Hamming distance, or the first `top` of them when `top` is given (nearest first, ties in index order). "labels" lists label
-    names (or column numbers) when the index holds labels. `index` is a `HammingIndex` or a
-    `ShardedIndex`; one encoded by another run is refused unless `allow_other_run`.
+    that Hamming distance, or the first `top` of them when `top` is given (nearest first, ties in index
+    order). "labels" lists label names (or column numbers) when the index holds labels. "unknown_tags"
+    holds the tags, or the text's tokens, that are not in the run's vocabulary. `index` is a
+    `HammingIndex` or a `ShardedIndex`; one encoded by another run is refused unless `allow_other_run`.
     """
     from dcmh_tf.evaluation import compiled_forward
     from dcmh_tf.hashing import sign_codes
 
-    if (image is None) == (tags is None):
-        raise DataError("give exactly one query: a picture (--image) or tags (--tags).")
+    if sum(query is not None for query in (image, tags, text)) != 1:
+        raise DataError("give exactly one query: a picture (--image), tags (--tags) or a text (--text).")
     run = RunDirectory.open(run_path)
     index.check_bits(run.config.bits, f"run {run.path}")
     if not allow_other_run:
         check_same_run(run, index)
     inputs = run.read_inputs()
     unknown: list[str] = []
+    kind = "image" if image is not None else "tags" if tags is not None else "text"
     if image is not None:
         if inputs["image_kind"] != "pixels":
             hint = "; query it with --tags" if inputs.get("tag_vocabulary") else ""
             raise DataError(f"the image encoder of run {run.path} takes pre-extracted features "
                             f"({inputs['image_dim']}-d), not pictures{hint}.")
         query, modality = read_image(image, run.config.image_size), "image"
+    elif text is not None:
+        tokenizer = run.load_tokenizer()
+        if tokenizer is None:
+            hint = "; query it with --tags" if inputs.get("tag_vocabulary") else ""
+            raise DataError(f"run {run.path} has no tokenizer (it was not trained on a collection prepared by "
+                            f"`dcmh-tf datasets prepare collection`), so --text cannot become its bag of words{hint}.")
+        query, unknown = text_to_bow(tokenizer, text)
+        modality = "text"
     else:
         vocabulary = inputs.get("tag_vocabulary")
         if not vocabulary:
@@ -214,7 +240,7 @@ def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None 
          **({"labels": _label_names(index, position)} if index.labels is not None else {})}
         for rank, (position, distance) in enumerate(zip(positions, distances), 1)
     ]
-    return {"query": "image" if modality == "image" else "tags", "index_modality": index.modality,
+    return {"query": kind, "index_modality": index.modality,
             "unknown_tags": unknown, "results": results}
 
 

@@ -225,9 +225,11 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    split: Split | None = None,
 ) -> tuple[RunDirectory, dict]:
     """Train a run into `output` (a new run, or with `resume` the run already there, whose saved
-    config is used; pass it in as `config`), evaluate it and write metrics.json.
+    config is used; pass it in as `config`), evaluate it and write metrics.json. `split`: the
+    split of a new run instead of the protocol's (e.g. a validation split drawn from the database).
 
     Returns the run directory and the final metrics.
     """
@@ -242,7 +244,7 @@ def fit(
         run.write_config()
         split = run.load_split()
     else:
-        split = make_split(config, data)
+        split = split if split is not None else make_split(config, data)
         check_training_memory(config, len(split.train), len(split.query) + len(split.database))
         run = RunDirectory.create(output, config, split, data)
     keras.utils.set_random_seed(config.seed)

@@ -12,7 +12,9 @@ preprocessing lives inside the graph, so a client sends what it has:
 - text: `text` float32 (batch, text_dim) bag of words; also `tags`: one string per item, tags
   separated by spaces or commas, matched exactly against the run's tag vocabulary (unknown tags are
   dropped, a repeated tag counts once: the datasets' bags of words are 0/1). Only when the dataset
-  has a vocabulary.
+  has a vocabulary. And `raw_text`: one raw text per item in the collection's language, cut in the
+  graph by the run's tokenizer (`dcmh_tf.text.Tokenizer.tensorflow_tokens`, the same cut as in
+  `dcmh-tf search --text`). Only for runs on a prepared collection (they have `RUN/tokenizer.json`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import tensorflow as tf
 from dcmh_tf.data.pipeline import resize_pictures
 from dcmh_tf.errors import RunDirectoryError
 from dcmh_tf.export.heads import quantize
+from dcmh_tf.text import Tokenizer
 
 MODALITIES = ("image", "text")
 
@@ -46,6 +49,7 @@ class ExportedEncoder:
     input_size: int
     vocabulary: list[str] | None = None
     skipped: dict[str, str] = field(default_factory=dict)
+    tokenizer: Tokenizer | None = None  # raw text -> tokens of the text BOW's columns
 
     def input_spec(self, any_size: bool = True) -> tf.TensorSpec:
         """Spec of the `serving_default` input; with `any_size=False` pictures must come at the
@@ -65,14 +69,18 @@ class ExportedEncoder:
         """{signature name: (function, input spec)} for what a web client sends: file bytes or tag strings."""
         if self.input_kind == "pixels":
             return {"image_bytes": (self._serve_image_bytes, tf.TensorSpec((None,), tf.string, name="image_bytes"))}
+        signatures = {}
         if self.modality == "text" and self.vocabulary is not None:
-            return {"tags": (self._serve_tags, tf.TensorSpec((None,), tf.string, name="tags"))}
-        return {}
+            signatures["tags"] = (self._serve_tags, tf.TensorSpec((None,), tf.string, name="tags"))
+        if self.modality == "text" and self.tokenizer is not None:
+            signatures["raw_text"] = (self._serve_raw_text, tf.TensorSpec((None,), tf.string, name="raw_text"))
+        return signatures
 
     def resources(self) -> list:
-        """Non-variable resources the extra signatures use (the tag lookup table), to be tracked by
+        """Non-variable resources the extra signatures use (the lookup tables), to be tracked by
         whatever saves them."""
-        return [self._tag_table] if self.modality == "text" and self.vocabulary is not None else []
+        tables = [self._tag_table] if self.modality == "text" and self.vocabulary is not None else []
+        return tables + ([self._token_table] if self.modality == "text" and self.tokenizer is not None else [])
 
     # the serving functions ---------------------------------------------------------------------
     def _encode(self, inputs):
@@ -94,19 +102,33 @@ class ExportedEncoder:
 
     @functools.cached_property
     def _tag_table(self) -> tf.lookup.StaticHashTable:
-        keys = tf.constant(self.vocabulary, tf.string)
-        ids = tf.range(len(self.vocabulary), dtype=tf.int64)
-        return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, ids), default_value=-1)
+        return _lookup_table(self.vocabulary)
+
+    @functools.cached_property
+    def _token_table(self) -> tf.lookup.StaticHashTable:
+        return _lookup_table(self.tokenizer.vocabulary)
 
     def _serve_tags(self, tags):
         words = tf.strings.split(tf.strings.regex_replace(tags, ",", " "))
-        ids = self._tag_table.lookup(words)
-        ids = tf.ragged.boolean_mask(ids, ids >= 0)
-        bow = tf.math.bincount(
-            ids, minlength=len(self.vocabulary), maxlength=len(self.vocabulary), binary_output=True, axis=-1,
-            dtype=tf.float32,
-        )
-        return self._encode(tf.reshape(bow, (-1, len(self.vocabulary))))
+        return self._encode(_bag_of_words(self._tag_table.lookup(words), len(self.vocabulary)))
+
+    def _serve_raw_text(self, texts):
+        tokens = self.tokenizer.tensorflow_tokens(texts)
+        return self._encode(_bag_of_words(self._token_table.lookup(tokens), len(self.tokenizer.vocabulary)))
+
+
+def _lookup_table(vocabulary) -> tf.lookup.StaticHashTable:
+    """token -> column, -1 for tokens outside `vocabulary`."""
+    keys = tf.constant(list(vocabulary), tf.string)
+    ids = tf.range(len(vocabulary), dtype=tf.int64)
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, ids), default_value=-1)
+
+
+def _bag_of_words(ids, size: int):
+    """(batch, size) float32 0/1 from ragged (batch, None) column ids (-1 = unknown, dropped)."""
+    ids = tf.ragged.boolean_mask(ids, ids >= 0)
+    bow = tf.math.bincount(ids, minlength=size, maxlength=size, binary_output=True, axis=-1, dtype=tf.float32)
+    return tf.reshape(bow, (-1, size))
 
 
 def load_run_encoders(run) -> list[ExportedEncoder]:
@@ -123,7 +145,11 @@ def load_run_encoders(run) -> list[ExportedEncoder]:
             f"{run.path}/inputs.json: image_kind {inputs['image_kind']!r}; expected 'pixels' or 'features'."
         )
     vocabulary = inputs.get("tag_vocabulary")
-    text = ExportedEncoder("text", text_model, "bow", int(inputs["text_dim"]), vocabulary=vocabulary)
+    tokenizer = run.load_tokenizer()
+    text = ExportedEncoder("text", text_model, "bow", int(inputs["text_dim"]), vocabulary=vocabulary,
+                           tokenizer=tokenizer)
+    if tokenizer is None:
+        text.skipped["raw_text"] = "the run has no tokenizer (only runs on a prepared collection have one)"
     if vocabulary is None:
         text.skipped["tags"] = f"dataset {inputs.get('dataset')!r} has no tag vocabulary; send bags of words"
     elif len(vocabulary) != text.input_size:

@@ -17,7 +17,7 @@ def runner():
 @pytest.mark.parametrize("args, message", [
     (["--bits", "0"], "Invalid value for '--bits': 0 is not in the range 1<=x<=4096"),
     (["--batch-size", "-1"], "Invalid value for '--batch-size': -1 is not in the range x>=1"),
-    (["--preset", "fast"], "Invalid value for '--preset': 'fast' is not one of 'demo', 'paper'"),
+    (["--preset", "fast"], "Invalid value for '--preset': 'fast' is not one of 'collection', 'demo', 'paper'"),
 ])
 def test_bad_options_exit_2_with_a_message(runner, args, message):
     result = runner.invoke(main, ["fit", *args])

@@ -96,7 +96,7 @@ def write_report(results: dict[str, Any], directory) -> list[Path]:
     paths[0].write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     paths[1].write_text(_table_document(results) + "\n")
     if results["pr_curves"]:
-        paths.append(_plot_pr_curves(results, directory / "pr_curves.png"))
+        paths.append(plot_pr_curves(results, directory / "pr_curves.png"))
     for parameter in ("gamma", "eta"):
         points = sensitivity_points(results, parameter)
         if len(points) > 1:
@@ -147,7 +147,7 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
-def _plot_pr_curves(results: dict[str, Any], path: Path) -> Path:
+def plot_pr_curves(results: dict[str, Any], path: Path) -> Path:
     from matplotlib.figure import Figure
 
     bits = results["plan"]["figure_bits"]

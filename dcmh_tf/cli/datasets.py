@@ -77,21 +77,29 @@ def info(path, dataset, images_key, texts_key, labels_key, train_key, query_key,
 
 
 # protocol option -> the dataset it applies to
-PREPARE_OPTIONS = {"min_count": "mirflickr25k", "tag_folder": "mirflickr25k", "concepts": "nus-wide",
-                   "drop_empty_text": "nus-wide", "words": "iapr-tc12"}
+PREPARE_OPTIONS = {"min_count": ("mirflickr25k", "collection"), "tag_folder": ("mirflickr25k",),
+                   "concepts": ("nus-wide",), "drop_empty_text": ("nus-wide",), "words": ("iapr-tc12",),
+                   **{name: ("collection",) for name in (
+                       "layout", "image_column", "text_column", "text_file_column", "label_column", "split_column",
+                       "id_column", "label_separator", "tokenizer", "ngrams", "stop_words", "max_words", "seed",
+                       "query_fraction", "name")}}
+TABLE_OPTIONS = ("image_column", "text_column", "text_file_column", "label_column", "split_column", "id_column",
+                 "label_separator")
 
 
 @datasets.command()
-@click.argument("dataset", type=click.Choice(["mirflickr25k", "nus-wide", "iapr-tc12"]))
-@click.option("--raw", required=True, type=click.Path(file_okay=False),
-              help="Folder holding the unpacked public release (layouts listed above).")
+@click.argument("dataset", type=click.Choice(["mirflickr25k", "nus-wide", "iapr-tc12", "collection"]))
+@click.option("--raw", required=True, type=click.Path(),
+              help="Folder holding the unpacked public release (layouts listed above); for collection, a table "
+                   "file or a folder.")
 @click.option("--output", required=True, type=click.Path(file_okay=False),
               help="Folder for the prepared .mat file, its vocabulary, labels, record and checksums.")
 @click.option("--image-size", type=click.IntRange(1), default=224, show_default=True,
               help="Side of the resized square pictures (the authors used 224).")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Resizing processes [default: CPU count].")
 @click.option("--min-count", type=click.IntRange(1), default=None,
-              help="mirflickr25k: keep the tags found in at least this many images [default: 20].")
+              help="mirflickr25k: keep the tags found in at least this many images [default: 20]; collection: "
+                   "the tokens found in at least this many training texts [default: 2].")
 @click.option("--tag-folder", type=click.Choice(["tags", "tags_raw"]), default=None,
               help="mirflickr25k: the tag files to read, meta/tags or meta/tags_raw [default: tags].")
 @click.option("--concepts", type=click.Choice(["10", "21"]), default=None,
@@ -100,6 +108,31 @@ PREPARE_OPTIONS = {"min_count": "mirflickr25k", "tag_folder": "mirflickr25k", "c
               help="nus-wide: also drop the pictures with none of the 1000 tags.")
 @click.option("--words", type=click.IntRange(1), default=None,
               help="iapr-tc12: size of the caption vocabulary [default: 2912].")
+@click.option("--layout", type=click.Choice(["auto", "table", "wikipedia", "folders"]), default=None,
+              help="collection: how --raw is laid out [default: auto, detected].")
+@click.option("--image-column", default=None, help="collection table: column of the picture paths [default: image].")
+@click.option("--text-column", default=None, help="collection table: column of the inline texts [default: text].")
+@click.option("--text-file-column", default=None,
+              help="collection table: column of text file paths, instead of --text-column.")
+@click.option("--label-column", default=None, help="collection table: column of the labels [default: label].")
+@click.option("--label-separator", default=None,
+              help="collection table: separator of several labels in one cell [default: ';'].")
+@click.option("--split-column", default=None,
+              help="collection table: column saying train/database or test/query [default: none, seeded split].")
+@click.option("--id-column", default=None, help="collection table: column of item ids [default: the row number].")
+@click.option("--tokenizer", type=click.Choice(["auto", "words", "characters"]), default=None,
+              help="collection: 'words' for scripts with spaces, 'characters' (n-grams) for Chinese or Japanese "
+                   "[default: auto, from the training texts].")
+@click.option("--ngrams", default=None, help="collection, characters: n-gram widths [default: 1,2].")
+@click.option("--stop-words", default=None,
+              help="collection: 'english', or a file with one stop word a line [default: none].")
+@click.option("--max-words", type=click.IntRange(1), default=None,
+              help="collection: at most this many tokens in the vocabulary [default: 10000].")
+@click.option("--seed", type=int, default=None,
+              help="collection without a split of its own: seed of the query/database split [default: 0].")
+@click.option("--query-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="collection without a split of its own: share of the items that are queries [default: 0.2].")
+@click.option("--name", default=None, help="collection: output file name without .mat [default: COLLECTION].")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 @reports_errors
 def prepare(dataset, raw, output, image_size, workers, progress, **protocol):
@@ -117,15 +150,22 @@ def prepare(dataset, raw, output, image_size, workers, progress, **protocol):
                     Groundtruth/AllLabels/Labels_<concept>.txt
       iapr-tc12     iaprtc12/images/, iaprtc12/annotations_complete_eng/,
                     saiaprtc12ok/benchmark/wlist.txt and saiapr_tc-12/<NN>/labels.txt
+      collection    a table (CSV, TSV, JSON Lines: picture path, text or text file,
+                    labels, optional split); or the Wikipedia layout
+                    (trainset_/testset_txt_img_cat.list, categories.list, texts/,
+                    images/); or one sub-folder per label with pictures and .txt texts
     """
     from dcmh_tf.data.prepare import prepare_dataset
 
     options = {name: value for name, value in protocol.items() if value is not None}
     for name in options:
-        if PREPARE_OPTIONS[name] != dataset:
-            raise click.UsageError(f"--{name.replace('_', '-')} applies to {PREPARE_OPTIONS[name]}, not {dataset}.")
+        if dataset not in PREPARE_OPTIONS[name]:
+            raise click.UsageError(f"--{name.replace('_', '-')} applies to {' and '.join(PREPARE_OPTIONS[name])}, "
+                                   f"not {dataset}.")
     if "concepts" in options:
         options["concepts"] = int(options["concepts"])
+    if dataset == "collection":
+        options = collection_options(options)
     record = prepare_dataset(dataset, raw, output, options=options, image_size=image_size, workers=workers,
                              progress=progress)
     path = f"{output}/{record['file']}"
@@ -135,4 +175,31 @@ def prepare(dataset, raw, output, image_size, workers, progress, **protocol):
     skipped = sum(entry["count"] for entry in record["skipped"].values())
     if skipped:
         click.echo(f"  skipped or irregular: {skipped} (listed in {output}/{record['file'][:-4]}.json)")
-    click.echo(f"  train: dcmh-tf fit --dataset {dataset} --data-path {path}")
+    if dataset == "collection":
+        protocol = record["protocol"]
+        click.echo(f"  split ({protocol['split']}): {protocol['queries']} queries, {protocol['database']} database; "
+                   f"tokenizer {protocol['tokenizer']['mode']}, {protocol['vocabulary']} tokens")
+        for reason, entry in record["skipped"].items():
+            click.echo(f"  {entry['count']:>6}  {reason}")
+    click.echo(f"  train: dcmh-tf fit --dataset {dataset} --data-path {path}"
+               + (" --preset collection" if dataset == "collection" else ""))
+
+
+def collection_options(options: dict) -> dict:
+    """The keyword arguments of `read_collection` from the command's options."""
+    from dcmh_tf.data.prepare.collection import TableColumns
+
+    table = {name.removesuffix("_column"): options.pop(name) for name in TABLE_OPTIONS if name in options}
+    if "text_file" in table and "text" in table:
+        raise click.UsageError("give --text-column (inline texts) or --text-file-column (text files), not both.")
+    if table:
+        options["columns"] = TableColumns(**table)
+    if "ngrams" in options:
+        try:
+            options["ngrams"] = tuple(int(n) for n in options["ngrams"].split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected widths such as 1,2, received {options['ngrams']!r}.",
+                                     param_hint="--ngrams") from None
+    if "name" in options:
+        options["stem"] = options.pop("name")
+    return options

@@ -15,6 +15,8 @@ from dcmh_tf.cli.common import check_run, print_json, reports_errors
                    "shards of one database (--shard K/N).")
 @click.option("--image", type=click.Path(dir_okay=False), default=None, help="Query picture (PNG, JPEG, GIF, BMP).")
 @click.option("--tags", default=None, help='Query tags, separated by commas or spaces: "sky,sea".')
+@click.option("--text", default=None,
+              help="Query text in the collection's language, cut by the run's tokenizer (runs on a prepared collection).")
 @click.option("--top", type=click.IntRange(min=1), default=None,
               help="Number of results [default: 10; with --radius: all within it].")
 @click.option("--radius", type=click.IntRange(min=0), default=None,
@@ -23,19 +25,22 @@ from dcmh_tf.cli.common import check_run, print_json, reports_errors
               help="Search an index encoded by another run (or by this run before more training).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @reports_errors
-def search(run, index_paths, image, tags, top, radius, allow_other_run, as_json):
-    """Search the index for the items nearest to a picture (--image) or to tags (--tags), through
-    the encoders of the run in RUN."""
-    if (image is None) == (tags is None):
-        raise click.UsageError("give exactly one of --image and --tags.")
+def search(run, index_paths, image, tags, text, top, radius, allow_other_run, as_json):
+    """Search the index for the items nearest to a picture (--image), to tags (--tags) or to a raw
+    text (--text), through the encoders of the run in RUN."""
+    if sum(query is not None for query in (image, tags, text)) != 1:
+        raise click.UsageError("give exactly one of --image, --tags and --text.")
     check_run(run)
     from dcmh_tf.search import search_index
     from dcmh_tf.shards import load_indexes
 
     index = load_indexes(index_paths)
-    found = search_index(run, index, image=image, tags=tags, top=top, radius=radius, allow_other_run=allow_other_run)
+    found = search_index(run, index, image=image, tags=tags, text=text, top=top, radius=radius,
+                         allow_other_run=allow_other_run)
     if found["unknown_tags"]:
-        click.echo(f"warning: tags not in the run's vocabulary, ignored: {', '.join(found['unknown_tags'])}", err=True)
+        what = "tokens of the text" if text is not None else "tags"
+        click.echo(f"warning: {what} not in the run's vocabulary, ignored: {', '.join(found['unknown_tags'])}",
+                   err=True)
     if as_json:
         print_json(found)
         return

@@ -11,6 +11,7 @@ import numpy as np
 from dcmh_tf.data.features import find_feature_keys, read_features
 from dcmh_tf.data.matfile import open_array_file
 from dcmh_tf.data.paired import PairedData
+from dcmh_tf.data.collection import SPLIT_SUFFIX
 from dcmh_tf.data.releases import KEYS, PART_FILE, PARTS, RELEASES, ROLES, find_key, load_release, locate_release_files
 from dcmh_tf.data.splits import protocol_sizes
 from dcmh_tf.data.validation import as_float_matrix, as_multi_hot, check_row_counts
@@ -24,6 +25,8 @@ def detect_dataset(path, keys: dict[str, str | None] | None = None) -> str:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder.")
     names = [p.name for p in path.iterdir()] if path.is_dir() else [path.name]
+    if path.is_file() and path.with_suffix(SPLIT_SUFFIX).is_file():
+        return "collection"  # a prepared collection under a name of its own
     for release in RELEASES.values():
         combined = {name.lower() for name in release.combined_files}
         if any(name.lower() in combined for name in names):

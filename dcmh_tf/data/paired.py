@@ -30,6 +30,7 @@ class PairedData:
     label_names: list[str] | None = None
     source: dict = field(default_factory=dict)
     file_split: "Split | None" = None  # the split the file itself defines (train/test sets), if any
+    tokenizer: Any = None  # dcmh_tf.text.Tokenizer that made the texts from raw text, if known
 
     def __post_init__(self):
         rows = {"images": len(self.images), "texts": len(self.texts), "labels": len(self.labels)}

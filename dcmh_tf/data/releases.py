@@ -64,7 +64,14 @@ NUS_WIDE = Release(
     source="the DCMH authors' release (https://github.com/jiangqy/DCMH-CVPR2017), built from NUS-WIDE "
            "(https://lms.comp.nus.edu.sg/wp-content/uploads/2019/research/nuswide/NUS-WIDE.html)",
 )
-RELEASES = {release.name: release for release in (MIRFLICKR25K, IAPR_TC12, NUS_WIDE)}
+# Your own pictures and texts, prepared by `dcmh-tf datasets prepare collection` (its own split, in
+# <stem>.split.txt, is kept: queries = test, database = training set = train).
+COLLECTION = Release(
+    name="collection", title="a prepared collection", combined_files=("COLLECTION.mat",), part_prefixes=(),
+    pairs=(), text_dim=0, n_labels=(), n_query=0, n_train=0,
+    source="your own collection, prepared by `dcmh-tf datasets prepare collection`",
+)
+RELEASES = {release.name: release for release in (MIRFLICKR25K, IAPR_TC12, NUS_WIDE, COLLECTION)}
 
 
 def locate_release_files(path, release: Release, *, partial: bool = False) -> dict[str, Path]:
@@ -74,7 +81,8 @@ def locate_release_files(path, release: Release, *, partial: bool = False) -> di
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder; expected the {release.title} .mat file(s), e.g. "
-                        f"{release.combined_files[0]} or {release.part_prefixes[0]}-iall.mat.")
+                        f"{release.combined_files[0]}"
+                        + (f" or {release.part_prefixes[0]}-iall.mat." if release.part_prefixes else "."))
     if path.is_dir():
         for name in release.combined_files:
             if (path / name).is_file():
@@ -145,6 +153,8 @@ def read_release(
     check_row_counts(release.title, images=image_rows, texts=len(text_matrix), labels=len(label_matrix))
     pixels = open_pixel_stack(files[paths["images"]], found["images"], len(text_matrix), output_size=image_size)
     warn_unlabelled(label_matrix, where["labels"])
+    from dcmh_tf.data.collection import read_file_split, read_tokenizer
+
     return PairedData(
         name=release.name,
         images=pixels,
@@ -153,6 +163,8 @@ def read_release(
         image_kind="pixels",
         tag_vocabulary=read_column_names(paths["texts"], ".vocabulary.txt", text_matrix.shape[1]),
         label_names=read_column_names(paths["labels"], ".labels.txt", label_matrix.shape[1]),
+        tokenizer=read_tokenizer(paths["texts"]),
+        file_split=read_file_split(paths["labels"], len(label_matrix)),
         source={"files": {role: str(path) for role, path in paths.items()}, "keys": found,
                 "formats": {role: files[paths[role]].format for role in ROLES}},
     )

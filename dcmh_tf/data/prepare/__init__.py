@@ -14,13 +14,14 @@ from typing import Callable
 from dcmh_tf.data.prepare.raw import warn_on_stderr
 from dcmh_tf.errors import DataError
 
-PREPARED = ("mirflickr25k", "nus-wide", "iapr-tc12")
+PREPARED = ("mirflickr25k", "nus-wide", "iapr-tc12", "collection")
 
 
 def read_raw_release(dataset: str, raw, *, options: dict | None = None, progress: bool = True,
                      warn: Callable[[str], None] = warn_on_stderr):
     """The `Selection` of `dataset` from the raw release in `raw`. options: min_count, tag_folder
-    (mirflickr25k); concepts, drop_empty_text (nus-wide); words (iapr-tc12)."""
+    (mirflickr25k); concepts, drop_empty_text (nus-wide); words (iapr-tc12); those of
+    `dcmh_tf.data.prepare.collection.read_collection` (collection)."""
     options = options or {}
     if dataset == "mirflickr25k":
         from dcmh_tf.data.prepare.mirflickr import read_mirflickr
@@ -34,6 +35,10 @@ def read_raw_release(dataset: str, raw, *, options: dict | None = None, progress
         from dcmh_tf.data.prepare.iapr import read_iapr
 
         return read_iapr(raw, warn=warn, **options)
+    if dataset == "collection":
+        from dcmh_tf.data.prepare.collection import read_collection
+
+        return read_collection(raw, warn=warn, **options)
     raise DataError(f"dataset: expected one of {', '.join(PREPARED)}, received {dataset!r}.")
 
 

@@ -43,7 +43,7 @@ from dcmh_tf.data.matfile import MAT_V73_USERBLOCK, matlab_storage_shape, tag_ma
 from dcmh_tf.data.prepare.raw import Problems, warn_on_stderr
 from dcmh_tf.errors import DataError
 
-FORMAT_VERSION = 1  # bump when the output of the same inputs changes
+FORMAT_VERSION = 2  # bump when the output of the same inputs changes
 RESIZE_METHOD = "PIL bicubic (antialiased when shrinking), whole picture, no crop"
 SHARD_SIZE = 256  # pictures per shard: ~38 MB of 224×224 pixels in a worker's memory
 UNREADABLE = "pictures that cannot be read (pairs skipped)"
@@ -63,9 +63,13 @@ class Selection:
     label_names: list[str]
     protocol: dict  # the protocol's parameters and counts, for the record
     problems: Problems = field(default_factory=Problems)
+    # more companions: suffix -> one line per row (written for the kept rows), suffix -> whole text
+    row_files: dict[str, list[str]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
-        rows = {len(self.image_paths), len(self.items), len(self.texts), len(self.labels)}
+        rows = {len(self.image_paths), len(self.items), len(self.texts), len(self.labels),
+                *(len(lines) for lines in self.row_files.values())}
         columns_named = self.texts.shape[1] == len(self.vocabulary) and self.labels.shape[1] == len(self.label_names)
         if len(rows) != 1 or not columns_named:
             raise DataError(f"{self.stem}: inconsistent selection (rows {sorted(rows)}, text columns "
@@ -82,8 +86,20 @@ def load_resized(path, size: int) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as image:
-        rgb = image.convert("RGB")
+        rgb = as_rgb(image)
     return np.asarray(rgb.resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
+
+
+def as_rgb(image):
+    """A Pillow picture in RGB: grey, CMYK and palette converted, transparency laid on white (a
+    plain RGBA-to-RGB conversion would show whatever colour the transparent pixels hold)."""
+    from PIL import Image
+
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 def resize_shard(paths: list[str], size: int, destination: str) -> None:
@@ -162,7 +178,8 @@ def write_release(
                              "resize": RESIZE_METHOD})
     full_key = fingerprint({"shards": shard_key, "items": selection.items, "texts": _digest(selection.texts),
                             "labels": _digest(selection.labels), "vocabulary": selection.vocabulary,
-                            "label_names": selection.label_names})
+                            "label_names": selection.label_names, "row_files": selection.row_files,
+                            "files": selection.files})
     done = _finished_record(outputs, full_key)
     if done is not None:
         done["resumed"] = "complete already: nothing done"
@@ -194,8 +211,12 @@ def write_release(
     _write_lines(outputs.path(".vocabulary.txt"), selection.vocabulary)
     _write_lines(outputs.path(".labels.txt"), selection.label_names)
     _write_lines(outputs.path(".items.txt"), [item for item, keep in zip(selection.items, kept) if keep])
-    outputs.record.write_text(json.dumps(record, indent=2) + "\n")
-    write_checksums(outputs)
+    for suffix, lines in selection.row_files.items():
+        _write_lines(outputs.path(suffix), [line for line, keep in zip(lines, kept) if keep])
+    for suffix, text in selection.files.items():
+        outputs.path(suffix).write_text(text, encoding="utf-8")
+    outputs.record.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    write_checksums(outputs, [*selection.row_files, *selection.files])
     shutil.rmtree(outputs.work)
     return record
 
@@ -277,9 +298,10 @@ def assemble(selection: Selection, shards: list[Path], outputs: Outputs, image_s
     return failures, kept
 
 
-def write_checksums(outputs: Outputs) -> None:
+def write_checksums(outputs: Outputs, more_suffixes=()) -> None:
     """`<stem>.sha256`: the SHA-256 of every output file, as `sha256sum` writes them."""
-    files = [outputs.mat] + [outputs.path(s) for s in (".vocabulary.txt", ".labels.txt", ".items.txt", ".json")]
+    suffixes = (".vocabulary.txt", ".labels.txt", ".items.txt", *more_suffixes, ".json")
+    files = [outputs.mat] + [outputs.path(s) for s in suffixes]
     outputs.checksums.write_text("".join(f"{sha256_of(path)}  {path.name}\n" for path in files))
 
 

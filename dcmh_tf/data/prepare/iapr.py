@@ -34,18 +34,11 @@ import numpy as np
 from dcmh_tf.data.prepare.common import Selection
 from dcmh_tf.data.prepare.raw import Problems, bag_of_words, find_folder, rank_words, read_text, warn_on_stderr
 from dcmh_tf.errors import DataError
+from dcmh_tf.text import ENGLISH_STOP_WORDS
 
 WORDS = 2912
 WORD = re.compile(r"[a-z]+")
-# A common English stop list (articles, pronouns, auxiliaries, prepositions, conjunctions).
-STOP_WORDS = frozenset("""
-a about above after again against all am an and any are as at be because been before being below between both but
-by can could did do does doing down during each few for from further had has have having he her here hers herself
-him himself his how i if in into is it its itself just me more most my myself no nor not now of off on once only or
-other our ours ourselves out over own same she should so some such than that the their theirs them themselves then
-there these they this those through to too under until up very was we were what when where which while who whom why
-will with would you your yours yourself yourselves
-""".split())
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS)
 
 
 def tokenize(caption: str) -> list[str]:
