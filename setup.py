@@ -16,6 +16,7 @@ setup(
     # no generic top-level module named `export` lands in site-packages.
     packages=find_packages(include=["dcmh_tf", "dcmh_tf.*"]) + ["dcmh_tf.export"],
     package_dir={"dcmh_tf.export": "export"},
+    package_data={"dcmh_tf": ["serve_page.html"]},  # the web page of `dcmh-tf serve`
     install_requires=[
         "tensorflow>=2.21; platform_machine!='x86_64'",
         "tensorflow-cpu>=2.21; platform_machine=='x86_64'",
@@ -33,10 +34,13 @@ setup(
         "onnxruntime>=1.20",
         "matplotlib>=3.8",
         "pillow>=10",  # pictures of the raw releases (datasets prepare)
+        "fastapi>=0.110",  # dcmh-tf serve: the HTTP API and its OpenAPI schema
+        "uvicorn>=0.29",  # dcmh-tf serve: the HTTP server
+        "python-multipart>=0.0.9",  # dcmh-tf serve: uploaded pictures (form fields)
         "regex>=2023.0",  # Unicode script classes of the raw-text tokenizer (dcmh_tf.text)
         "opencv-python-headless>=4.8,<5",  # hand-crafted picture features for the baselines (HOG, SIFT)
     ],
     # bench: faiss-cpu, the baseline of scripts/benchmark_eval.py (optional)
-    extras_require={"test": ["pytest>=8"], "bench": ["faiss-cpu>=1.8"]},
+    extras_require={"test": ["pytest>=8", "httpx>=0.27"], "bench": ["faiss-cpu>=1.8"]},
     entry_points={"console_scripts": ["dcmh-tf=dcmh_tf.cli:main"]},
 )
