@@ -41,6 +41,6 @@ setup(
         "opencv-python-headless>=4.8,<5",  # hand-crafted picture features for the baselines (HOG, SIFT)
     ],
     # bench: faiss-cpu, the baseline of scripts/benchmark_eval.py (optional)
-    extras_require={"test": ["pytest>=8", "httpx>=0.27"], "bench": ["faiss-cpu>=1.8"]},
+    extras_require={"test": ["pytest>=8", "httpx>=0.27", "playwright>=1.40"], "bench": ["faiss-cpu>=1.8"]},
     entry_points={"console_scripts": ["dcmh-tf=dcmh_tf.cli:main"]},
 )
