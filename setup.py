@@ -16,6 +16,7 @@ setup(
     # no generic top-level module named `export` lands in site-packages.
     packages=find_packages(include=["dcmh_tf", "dcmh_tf.*"]) + ["dcmh_tf.export"],
     package_dir={"dcmh_tf.export": "export"},
+    package_data={"dcmh_tf": ["serve_page.html"]},  # the web page of `dcmh-tf serve`
     install_requires=[
         # No TensorFlow here: `tensorflow` and `tensorflow-cpu` are two distributions of one module, and
         # pip installs both (one over the other) when a requirement names one and the environment holds the
@@ -37,6 +38,9 @@ setup(
         "matplotlib>=3.8",
         "pillow>=10",  # pictures of the raw releases (datasets prepare)
         "faiss-cpu>=1.8",  # the Hamming index of encode/search (GPU users may swap in faiss-gpu)
+        "fastapi>=0.110",  # dcmh-tf serve: the HTTP API and its OpenAPI schema
+        "uvicorn>=0.29",  # dcmh-tf serve: the HTTP server
+        "python-multipart>=0.0.9",  # dcmh-tf serve: uploaded pictures (form fields)
         "regex>=2023.0",  # Unicode script classes of the raw-text tokenizer (dcmh_tf.text)
         "opencv-python-headless>=4.8,<5",  # hand-crafted picture features for the baselines (HOG, SIFT)
     ],
@@ -44,7 +48,8 @@ setup(
         "and-cuda": ["tensorflow[and-cuda]>=2.21"],  # TensorFlow with the CUDA and cuDNN wheels (Linux, NVIDIA GPU)
         "gpu": ["tensorflow[and-cuda]>=2.21"],  # the same, by the name some users look for
         "cpu": ["tensorflow-cpu>=2.21; platform_machine=='x86_64'", "tensorflow>=2.21; platform_machine!='x86_64'"],
-        "test": ["pytest>=8", "hypothesis>=6.100"],  # hypothesis: fuzz tests
+        # hypothesis: fuzz tests; httpx: FastAPI's test client; playwright: the browser test of the page
+        "test": ["pytest>=8", "hypothesis>=6.100", "httpx>=0.27", "playwright>=1.40"],
     },
     entry_points={"console_scripts": ["dcmh-tf=dcmh_tf.cli:main"]},
 )

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dcmh_tf.errors import ConfigError, DataError, RunDirectoryError
+from dcmh_tf.errors import ConfigError, DataError, DcmhError, RunDirectoryError
 from dcmh_tf.index import INDEX_TYPES, MODALITIES, HammingIndex
 from dcmh_tf.run_directory import RunDirectory
 
@@ -123,17 +123,22 @@ def check_inputs_match(run: RunDirectory, data, modality: str) -> None:
 
 def read_image(path, size: int) -> np.ndarray:
     """(1, size, size, 3) float32 pixels 0–255 of the picture file at `path`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image {path} not found.")
+    return decode_image(path.read_bytes(), size, str(path))
+
+
+def decode_image(data: bytes, size: int, name: str = "the picture") -> np.ndarray:
+    """(1, size, size, 3) float32 pixels 0–255 of the PNG, JPEG, GIF or BMP file bytes `data`."""
     import tensorflow as tf
 
     from dcmh_tf.data.pipeline import resize_pictures
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"image {path} not found.")
     try:
-        image = tf.io.decode_image(path.read_bytes(), channels=3, dtype=tf.uint8, expand_animations=False)
+        image = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
     except (tf.errors.InvalidArgumentError, ValueError) as error:
-        raise DataError(f"could not decode {path} as a PNG, JPEG, GIF or BMP picture "
+        raise DataError(f"could not decode {name} as a PNG, JPEG, GIF or BMP picture "
                         f"({str(error).splitlines()[0]}).") from None
     image = tf.cast(image, tf.float32)[None]
     if tuple(image.shape[1:3]) != (size, size):
@@ -182,66 +187,121 @@ def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None 
     """Query `index` with a picture file (`image`), a tag string (`tags`) or a raw text (`text`, cut
     by the run's tokenizer, for runs on a prepared collection) through the run's encoders.
 
-    Returns {"query": "image", "tags" or "text", "unknown_tags": [...], "results": [{"rank", "id",
-    "distance", "labels"}]}: the `top` nearest codes (default 10), or with `radius` every code within
-    that Hamming distance, or the first `top` of them when `top` is given (nearest first, ties in index
-    order). "labels" lists label names (or column numbers) when the index holds labels. "unknown_tags"
-    holds the tags, or the text's tokens, that are not in the run's vocabulary. `index` is a
-    `HammingIndex` or a `ShardedIndex`; one encoded by another run is refused unless `allow_other_run`.
+    One query: the encoders are restored for it (a service keeps a `Searcher` instead). Returns what
+    `Searcher.search` returns. `index` is a `HammingIndex` or a `ShardedIndex`; one encoded by another
+    run is refused unless `allow_other_run`.
     """
-    from dcmh_tf.evaluation import compiled_forward
-    from dcmh_tf.hashing import sign_codes
-
     if sum(query is not None for query in (image, tags, text)) != 1:
         raise DataError("give exactly one query: a picture (--image), tags (--tags) or a text (--text).")
-    run = RunDirectory.open(run_path)
-    index.check_bits(run.config.bits, f"run {run.path}")
-    if not allow_other_run:
-        check_same_run(run, index)
-    inputs = run.read_inputs()
-    unknown: list[str] = []
-    kind = "image" if image is not None else "tags" if tags is not None else "text"
+    searcher = Searcher(run_path, index, allow_other_run=allow_other_run)
     if image is not None:
-        if inputs["image_kind"] != "pixels":
-            hint = "; query it with --tags" if inputs.get("tag_vocabulary") else ""
+        searcher.check_query("image")
+        return searcher.search(image=read_image(image, searcher.run.config.image_size), top=top, radius=radius)
+    return searcher.search(tags=tags, text=text, top=top, radius=radius)
+
+
+class Searcher:
+    """A run's encoders and a Hamming index, loaded once, answering queries.
+
+    The encoders are restored lazily, once per modality, and their compiled forward is kept, so a
+    long-running service pays TensorFlow's start-up and tracing only on its first query.
+    """
+
+    def __init__(self, run_path, index: HammingIndex, *, allow_other_run: bool = False):
+        self.run = RunDirectory.open(run_path)
+        index.check_bits(self.run.config.bits, f"run {self.run.path}")
+        if not allow_other_run:
+            check_same_run(self.run, index)
+        self.index = index
+        self.inputs = self.run.read_inputs()
+        self.tokenizer = self.run.load_tokenizer()
+        self._forwards: dict[str, Any] = {}
+
+    def check_query(self, kind: str) -> None:
+        """Raise `DataError` unless this run can take a query of `kind` ("image", "tags", "text")."""
+        run, inputs = self.run, self.inputs
+        tag_hint = "; query it with --tags" if inputs.get("tag_vocabulary") else ""
+        if kind == "image" and inputs["image_kind"] != "pixels":
             raise DataError(f"the image encoder of run {run.path} takes pre-extracted features "
-                            f"({inputs['image_dim']}-d), not pictures{hint}.")
-        query, modality = read_image(image, run.config.image_size), "image"
-    elif text is not None:
-        tokenizer = run.load_tokenizer()
-        if tokenizer is None:
-            hint = "; query it with --tags" if inputs.get("tag_vocabulary") else ""
+                            f"({inputs['image_dim']}-d), not pictures{tag_hint}.")
+        if kind == "text" and self.tokenizer is None:
             raise DataError(f"run {run.path} has no tokenizer (it was not trained on a collection prepared by "
-                            f"`dcmh-tf datasets prepare collection`), so --text cannot become its bag of words{hint}.")
-        query, unknown = text_to_bow(tokenizer, text)
-        modality = "text"
-    else:
-        vocabulary = inputs.get("tag_vocabulary")
-        if not vocabulary:
-            raise DataError(f"run {run.path} was trained on {inputs['dataset']}, whose texts have no tag "
-                            f"vocabulary: --tags cannot be turned into its bags of words.")
-        if len(vocabulary) != inputs["text_dim"]:
-            raise RunDirectoryError(f"{run.path}/inputs.json: {len(vocabulary)} tags but text_dim {inputs['text_dim']}.")
-        query, unknown = tags_to_bow(parse_tags(tags), vocabulary)
-        modality = "text"
-    image_encoder, text_encoder, _ = run.restore_encoders()
-    encoder = image_encoder if modality == "image" else text_encoder
-    codes = sign_codes(compiled_forward(encoder)(query).numpy())
-    if radius is None:
-        positions, distances = index.search(codes, top or 10)
-        positions, distances = positions[0], distances[0]
-    else:
-        positions, distances = index.within_radius(codes, radius)[0]
-        positions, distances = positions[:top], distances[:top]  # top=None keeps them all
-    found = positions >= 0  # an approximate index may find fewer than `top`
-    positions, distances = positions[found], distances[found]
-    results = [
-        {"rank": rank, "id": int(index.ids[position]), "distance": int(distance),
-         **({"labels": _label_names(index, position)} if index.labels is not None else {})}
-        for rank, (position, distance) in enumerate(zip(positions, distances), 1)
-    ]
-    return {"query": kind, "index_modality": index.modality,
-            "unknown_tags": unknown, "results": results}
+                            f"`dcmh-tf datasets prepare collection`), so --text cannot become its bag of words"
+                            f"{tag_hint}.")
+        if kind == "tags":
+            vocabulary = inputs.get("tag_vocabulary")
+            if not vocabulary:
+                raise DataError(f"run {run.path} was trained on {inputs['dataset']}, whose texts have no tag "
+                                f"vocabulary: --tags cannot be turned into its bags of words.")
+            if len(vocabulary) != inputs["text_dim"]:
+                raise RunDirectoryError(f"{run.path}/inputs.json: {len(vocabulary)} tags but text_dim "
+                                        f"{inputs['text_dim']}.")
+
+    def query_kinds(self) -> list[str]:
+        """The kinds of query this run takes."""
+        kinds = []
+        for kind in ("text", "tags", "image"):
+            try:
+                self.check_query(kind)
+            except DcmhError:
+                continue
+            kinds.append(kind)
+        return kinds
+
+    def forward(self, modality: str):
+        """The compiled forward of the `modality` encoder (restored on first use)."""
+        if modality not in self._forwards:
+            from dcmh_tf.evaluation import compiled_forward
+
+            image_encoder, text_encoder, _ = self.run.restore_encoders()
+            # compiled_forward holds its encoder by a weak reference: keep the encoders alive here
+            self._encoders = (image_encoder, text_encoder)
+            self._forwards["image"] = compiled_forward(image_encoder)
+            self._forwards["text"] = compiled_forward(text_encoder)
+        return self._forwards[modality]
+
+    def search(self, *, image: np.ndarray | None = None, tags: str | None = None, text: str | None = None,
+               top: int | None = None, radius: int | None = None) -> dict[str, Any]:
+        """Answer one query: `image` (1, size, size, 3) float32 pixels (`read_image`, `decode_image`),
+        a tag string, or a raw text.
+
+        Returns {"query": "image", "tags" or "text", "index_modality", "unknown_tags": [...],
+        "results": [{"rank", "id", "position", "distance", "labels"}]}: the `top` nearest codes (default
+        10), or with `radius` every code within that Hamming distance, or the first `top` of them when
+        `top` is given (nearest first, ties in index order).
+        "labels" lists label names (or column numbers) when the index holds labels; "position" is the
+        code's row in the index. "unknown_tags" holds the tags, or the text's tokens, that are not in
+        the run's vocabulary.
+        """
+        from dcmh_tf.hashing import sign_codes
+
+        if sum(query is not None for query in (image, tags, text)) != 1:
+            raise DataError("give exactly one query: a picture (--image), tags (--tags) or a text (--text).")
+        kind = "image" if image is not None else "tags" if tags is not None else "text"
+        self.check_query(kind)
+        unknown: list[str] = []
+        if kind == "image":
+            query = image
+        elif kind == "text":
+            query, unknown = text_to_bow(self.tokenizer, text)
+        else:
+            query, unknown = tags_to_bow(parse_tags(tags), self.inputs["tag_vocabulary"])
+        codes = sign_codes(self.forward("image" if kind == "image" else "text")(query).numpy())
+        index = self.index
+        if radius is None:
+            positions, distances = index.search(codes, top or 10)
+            positions, distances = positions[0], distances[0]
+        else:
+            positions, distances = index.within_radius(codes, radius)[0]
+            positions, distances = positions[:top], distances[:top]  # top=None keeps them all
+        found = positions >= 0  # an approximate index may find fewer than `top`
+        positions, distances = positions[found], distances[found]
+        results = [
+            {"rank": rank, "id": int(index.ids[position]), "position": int(position), "distance": int(distance),
+             **({"labels": _label_names(index, position)} if index.labels is not None else {})}
+            for rank, (position, distance) in enumerate(zip(positions, distances), 1)
+        ]
+        return {"query": kind, "index_modality": index.modality, "unknown_tags": unknown, "results": results}
 
 
 def _label_names(index: HammingIndex, position: int) -> list:

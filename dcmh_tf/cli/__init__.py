@@ -30,5 +30,6 @@ from dcmh_tf.cli import search as _search  # noqa: E402,F401
 from dcmh_tf.cli import datasets as _datasets  # noqa: E402,F401
 from dcmh_tf.cli import export as _export  # noqa: E402,F401
 from dcmh_tf.cli import compare as _compare  # noqa: E402,F401
+from dcmh_tf.cli import serve as _serve  # noqa: E402,F401
 
 __all__ = ["main"]

@@ -1,0 +1,34 @@
+"""`dcmh-tf serve`: the retrieval service and its web page."""
+
+from __future__ import annotations
+
+import click
+
+from dcmh_tf.cli import main
+from dcmh_tf.cli.common import reports_errors
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.option("--index", "index_path", type=click.Path(), required=True,
+              help="Index file written by `dcmh-tf encode` with this run.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind. The default answers this machine only (loopback); 0.0.0.0 exposes the "
+                   "service, which has no authentication, to the network.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port.")
+@reports_errors
+def serve(run, index_path, host, port):
+    """Serve searches of INDEX through the encoders of the run in RUN over HTTP: the web page at /,
+    POST /search (text, tags or an uploaded picture), GET /items/ID/image and /items/ID/text,
+    GET /health, the OpenAPI schema at /docs. Binds to loopback (127.0.0.1) unless --host says otherwise.
+    Encoders and index are loaded once, at start-up."""
+    import uvicorn
+
+    from dcmh_tf.search import Searcher
+    from dcmh_tf.serve import make_app, warm_up
+    from dcmh_tf.shards import load_indexes
+
+    searcher = Searcher(run, load_indexes([index_path]))
+    warm_up(searcher)
+    click.echo(f"serving {len(searcher.index)} {searcher.index.modality} codes on http://{host}:{port}/", err=True)
+    uvicorn.run(make_app(searcher), host=host, port=port, log_level="warning")

@@ -1,0 +1,202 @@
+"""The retrieval service: a run's encoders and a Hamming index behind HTTP (FastAPI).
+
+    POST /search              form fields: text, tags or an uploaded picture (image); k; radius
+    GET  /items/{id}/image    the item's original picture (collections prepared with sources only)
+    GET  /items/{id}/text     the item's original text, UTF-8
+    GET  /health              {"status": "ok", ...}
+    GET  /                    the web page; /docs and /openapi.json the OpenAPI schema
+
+Encoders and index are loaded once (`Searcher`); the files served under /items come from the
+collection's own sources list, looked up by integer id: no path from a request reaches the filesystem.
+"""
+
+# no `from __future__ import annotations`: FastAPI reads the route signatures at run time
+
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+from dcmh_tf.errors import DataError, DcmhError
+from dcmh_tf.search import Searcher, decode_image
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+MAX_K = 1000
+MAX_TEXT_CHARS = 10_000
+PAGE = Path(__file__).with_name("serve_page.html")
+
+
+class QueryError(DataError):
+    """A request that cannot be answered as sent (answered with HTTP 4xx)."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+def check_picture(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> None:
+    """Raise `QueryError` for an upload over `max_bytes`, that is not a picture, is truncated, or
+    would decode to more than `max_pixels` pixels (a decompression bomb), before TensorFlow decodes it."""
+    from PIL import Image
+
+    if not data:
+        raise QueryError("the uploaded picture is empty (0 bytes).", 400)
+    if len(data) > max_bytes:
+        raise QueryError(f"the uploaded picture has {len(data)} bytes; the limit is {max_bytes}.", 413)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise QueryError(f"the picture is {width}×{height} = {width * height} pixels; the limit is "
+                                 f"{max_pixels} (a decompression bomb is refused unread).", 413)
+            if image.format not in ("PNG", "JPEG", "GIF", "BMP"):
+                raise QueryError(f"the upload is a {image.format} picture; send PNG, JPEG, GIF or BMP.", 415)
+            image.load()
+    except QueryError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise QueryError(f"the picture is too large to decode ({error}).", 413) from None
+    except (OSError, SyntaxError, ValueError) as error:
+        message = str(error) or type(error).__name__
+        if "truncated" in message.lower():
+            raise QueryError(f"the uploaded picture is truncated ({message}); send the whole file.", 400) from None
+        raise QueryError(f"the upload is not a PNG, JPEG, GIF or BMP picture ({message}).", 415) from None
+
+
+class ItemFiles:
+    """Where each index position's original picture and text are, from the collection's sources.
+
+    sources: the list `dcmh_tf.data.collection.read_item_sources` returns (row i = dataset row i),
+    or None when the run's dataset has none (then /items answers 404)."""
+
+    def __init__(self, sources: list[dict] | None):
+        self.sources = sources
+
+    def _source(self, row: int) -> dict | None:
+        if self.sources is None or not 0 <= row < len(self.sources):
+            return None
+        return self.sources[row]
+
+    def image_path(self, row: int) -> Path | None:
+        source = self._source(row)
+        path = source and source.get("image")
+        return Path(path) if path and Path(path).is_file() else None
+
+    def text(self, row: int) -> str | None:
+        source = self._source(row)
+        return source.get("text") if source else None
+
+
+def find_sources(searcher: Searcher) -> list[dict] | None:
+    """The sources of the run's prepared collection, or None when its dataset has none."""
+    from dcmh_tf.data.collection import read_item_sources
+
+    data_path = searcher.run.config.data_path
+    if not data_path:
+        return None
+    try:
+        return read_item_sources(data_path)
+    except DcmhError:
+        return None
+
+
+def warm_up(searcher: Searcher) -> None:
+    """Restore the encoders and trace their compiled forward once, so the first request is fast."""
+    import numpy as np
+
+    inputs = searcher.inputs
+    for modality, dim in (("image", None), ("text", inputs["text_dim"])):
+        if modality == "image":
+            size = searcher.run.config.image_size
+            shape = (1, size, size, 3) if inputs["image_kind"] == "pixels" else (1, inputs["image_dim"])
+        else:
+            shape = (1, dim)
+        searcher.forward(modality)(np.zeros(shape, np.float32))
+
+
+def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_bytes: int = MAX_UPLOAD_BYTES,
+             max_pixels: int = MAX_PIXELS):
+    """The FastAPI application answering queries with `searcher`."""
+    from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+
+    files = files if files is not None else ItemFiles(find_sources(searcher))
+    index = searcher.index
+    # One query at a time through TensorFlow and the index: the forward is compiled once and the
+    # search is vectorised, so threads would only contend for the same two cores.
+    lock = threading.Lock()
+    app = FastAPI(title="dcmh-tf retrieval", version="1",
+                  description="Cross-modal Hamming search with a trained DCMH run.")
+
+    @app.exception_handler(DcmhError)
+    async def _dcmh_error(request, error: DcmhError):
+        return JSONResponse({"detail": str(error)}, status_code=getattr(error, "status", 422))
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "run": str(searcher.run.path), "bits": index.bits, "items": len(index),
+                "index_modality": index.modality, "dataset": index.dataset, "queries": searcher.query_kinds(),
+                "has_files": files.sources is not None}
+
+    @app.post("/search")
+    def search(text: str | None = Form(None), tags: str | None = Form(None), image: UploadFile | None = File(None),
+               k: int = Form(10), radius: int | None = Form(None)) -> dict[str, Any]:
+        given = [name for name, value in (("text", text), ("tags", tags), ("image", image)) if value is not None]
+        if len(given) != 1:
+            raise QueryError(f"send exactly one of the fields text, tags and image; received "
+                             f"{', '.join(given) or 'none'}.", 400)
+        if not 1 <= k <= MAX_K:
+            raise QueryError(f"k: expected 1 to {MAX_K}, received {k}.")
+        if radius is not None and not 0 <= radius <= index.bits:
+            raise QueryError(f"radius: expected 0 to {index.bits} (the code length), received {radius}.")
+        pixels = None
+        if image is not None:
+            data = image.file.read(max_upload_bytes + 1)
+            check_picture(data, max_upload_bytes, max_pixels)
+            searcher.check_query("image")
+            pixels = decode_image(data, searcher.run.config.image_size, "the uploaded picture")
+        query = text if text is not None else tags
+        if query is not None:
+            if not query.strip():
+                raise QueryError(f"the {'text' if text is not None else 'tags'} field is empty; type a query.", 400)
+            if len(query) > MAX_TEXT_CHARS:
+                raise QueryError(f"the query has {len(query)} characters; the limit is {MAX_TEXT_CHARS}.", 413)
+        with lock:
+            found = searcher.search(image=pixels, text=text, tags=tags, top=k, radius=radius)
+        for hit in found["results"]:
+            if index.modality == "image" or files.image_path(hit["id"]) is not None:
+                hit["image_url"] = f"/items/{hit['id']}/image" if files.image_path(hit["id"]) else None
+            hit["text_url"] = f"/items/{hit['id']}/text" if files.text(hit["id"]) is not None else None
+            hit["text"] = files.text(hit["id"])
+        return found
+
+    @app.get("/items/{item_id}/image")
+    def item_image(item_id: int):
+        path = files.image_path(item_id)
+        if path is None:
+            raise HTTPException(404, f"no picture for item {item_id}.")
+        return FileResponse(path, media_type=_media_type(path))
+
+    @app.get("/items/{item_id}/text", response_class=PlainTextResponse)
+    def item_text(item_id: int):
+        text = files.text(item_id)
+        if text is None:
+            raise HTTPException(404, f"no text for item {item_id}.")
+        return PlainTextResponse(text, media_type="text/plain; charset=utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page():
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+    return app
+
+
+def _media_type(path: Path) -> str:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return Image.MIME.get(image.format, "application/octet-stream")
+    except OSError:
+        return "application/octet-stream"
