@@ -129,8 +129,8 @@ def test_search_refuses_an_index_of_another_code_length(run_path, tmp_path):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["--tags", "red", "--image", "x.png"], 2, "give exactly one of --image and --tags"),
-    ([], 2, "give exactly one of --image and --tags"),
+    (["--tags", "red", "--image", "x.png"], 2, "give exactly one of --image, --tags and --text"),
+    ([], 2, "give exactly one of --image, --tags and --text"),
     (["--image", "missing.png"], 1, "image missing.png not found"),
 ])
 def test_search_bad_queries(run_path, image_index, args, code, message):
