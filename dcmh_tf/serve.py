@@ -141,12 +141,12 @@ def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_b
 
     @app.post("/search")
     def search(text: str | None = Form(None), tags: str | None = Form(None), image: UploadFile | None = File(None),
-               k: int = Form(10), radius: int | None = Form(None)) -> dict[str, Any]:
+               k: int | None = Form(None), radius: int | None = Form(None)) -> dict[str, Any]:
         given = [name for name, value in (("text", text), ("tags", tags), ("image", image)) if value is not None]
         if len(given) != 1:
             raise QueryError(f"send exactly one of the fields text, tags and image; received "
                              f"{', '.join(given) or 'none'}.", 400)
-        if not 1 <= k <= MAX_K:
+        if k is not None and not 1 <= k <= MAX_K:
             raise QueryError(f"k: expected 1 to {MAX_K}, received {k}.")
         if radius is not None and not 0 <= radius <= index.bits:
             raise QueryError(f"radius: expected 0 to {index.bits} (the code length), received {radius}.")

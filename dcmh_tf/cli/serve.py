@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import reports_errors
+from dcmh_tf.cli.common import check_run, reports_errors
 
 
 @main.command()
@@ -22,6 +22,7 @@ def serve(run, index_path, host, port):
     POST /search (text, tags or an uploaded picture), GET /items/ID/image and /items/ID/text,
     GET /health, the OpenAPI schema at /docs. Binds to loopback (127.0.0.1) unless --host says otherwise.
     Encoders and index are loaded once, at start-up."""
+    check_run(run)  # a wrong folder fails at once; TensorFlow's start-up lines filtered as for every command
     import uvicorn
 
     from dcmh_tf.search import Searcher
