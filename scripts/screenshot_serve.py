@@ -42,7 +42,7 @@ def main() -> None:
             page.goto(url + "/")
             page.fill("#query", args.text)
             page.click("button[type=submit]")
-            page.wait_for_selector("#results .hit img", timeout=20_000)
+            page.wait_for_selector("#results .hit img", timeout=120_000)
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(Path(args.output) / "serve-text-query.png"), full_page=True)
             page.set_input_files("#file", args.image)
