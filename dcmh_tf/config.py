@@ -52,6 +52,7 @@ class Config:
     flip: bool = False  # random left-right flips of training images
     feature_scaling: str = "standardize"  # features sets: z-score each dimension with training-set statistics
     readers: int = 1  # processes reading pictures from an HDF5 (v7.3) file (h5py reads one at a time per process)
+    pixels: str | None = None  # an unpacked copy of the pictures (`dcmh-tf datasets unpack`) read instead of the file's
     # model
     bits: int = 16
     image_encoder: str = "cnnf"
@@ -104,6 +105,12 @@ class Config:
             raise ConfigError(f"bits must be at most {MAX_BITS}, received {self.bits}; the paper uses 16 to 64.")
         if not isinstance(self.readers, int) or isinstance(self.readers, bool) or self.readers < 1:
             raise ConfigError(f"readers must be a positive integer, received {self.readers!r}.")
+        if self.pixels is not None and self.dataset in ("demo", "features"):
+            raise ConfigError(f"pixels: an unpacked copy replaces the pictures of a picture file; the {self.dataset!r} "
+                              f"dataset has none. Drop --pixels.")
+        if self.pixels is not None and self.readers > 1:
+            raise ConfigError("readers: reader processes read an HDF5 file; the unpacked copy given by --pixels is "
+                              "read by tf.data's threads without them. Drop --readers.")
         for name in ("n_query", "n_train", "lr_decay_epochs"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):

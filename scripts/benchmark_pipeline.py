@@ -8,6 +8,12 @@ Each round streams one epoch per reader count (`PixelStack.use_readers`: 1 = h5p
 k > 1 = k reader processes), alternating, so that the machine's load falls alike on each; first,
 the ceiling: the bytes/s of a plain sequential read of the whole file (`open().read()`, no HDF5).
 
+    python scripts/benchmark_pipeline.py --images 10000 --size 224 --readers 1 2 --unpacked --threads 1 2 --rounds 2
+
+`--unpacked` also writes the unpacked copy (`dcmh-tf datasets unpack`, dcmh_tf/data/unpacked.py),
+timing it, and streams the same epochs from it with 1, 2, ... tf.data threads (`--threads`), with
+its own ceiling: a sequential read of the uncompressed copy, whose bytes are the pictures' own.
+
 The file is generated first when it is missing: stored as the authors' `IAll` (HDF5 (N, 3, 224, 224)
 uint8 = MATLAB (224, 224, 3, N)), one chunk per image, gzip. The pixels are low-entropy (a few
 distinct patterns) so that the file is small on disk; every chunk is still decompressed on read.
@@ -71,20 +77,25 @@ def cpu_seconds() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
-def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool, readers: int = 1) -> tuple[int, float, tuple]:
+def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool, readers: int = 1,
+                 unpacked: Path | None = None, threads: int | None = None) -> tuple[int, float, tuple]:
     """Images read, seconds taken and (this process's, the readers') CPU seconds for one pass over all
-    n rows with `readers` reader processes."""
+    n rows with `readers` reader processes, or from the copy `unpacked` with `threads` tf.data threads."""
     from tqdm.auto import tqdm
 
     from dcmh_tf.data.images import open_pixel_stack
     from dcmh_tf.data.matfile import open_array_file
     from dcmh_tf.data.pipeline import make_dataset
+    from dcmh_tf.data.unpacked import open_unpacked
 
     with open_array_file(path) as file:
         stack = open_pixel_stack(file, "IAll", n)
-        stack.use_readers(readers)
+        if unpacked is not None:
+            stack = open_unpacked(unpacked, stack, path)
+        else:
+            stack.use_readers(readers)
         order = np.random.default_rng(0).permutation(n) if shuffled else np.arange(n)
-        batches = make_dataset(stack, np.arange(n), order, batch_size)
+        batches = make_dataset(stack, np.arange(n), order, batch_size, parallel_reads=threads)
         seen, checksum = 0, 0.0
         cpu_before = cpu_seconds()
         started = time.perf_counter()
@@ -92,7 +103,8 @@ def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool, readers: i
             seen += int(values.shape[0])
             checksum += float(values[0, 0, 0, 0])  # touch the data, as a training step would
         seconds = time.perf_counter() - started
-        stack.use_readers(1)  # stops the reader processes, whose CPU time then counts in RUSAGE_CHILDREN
+        if unpacked is None:
+            stack.use_readers(1)  # stops the reader processes, whose CPU time then counts in RUSAGE_CHILDREN
         cpu = tuple(after - before for after, before in zip(cpu_seconds(), cpu_before))
         return seen, seconds, cpu
 
@@ -106,7 +118,10 @@ def main(argv=None) -> None:
     parser.add_argument("--sequential", action="store_true", help="read rows in file order instead of shuffled")
     parser.add_argument("--readers", type=int, nargs="+", default=[1], help="reader counts to measure [default: 1]")
     parser.add_argument("--rounds", type=int, default=1, help="epochs per reader count, alternating [default: 1]")
-    parser.add_argument("--keep", action="store_true", help="keep a generated file")
+    parser.add_argument("--unpacked", action="store_true", help="also measure the unpacked copy of the file")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="tf.data threads reading the unpacked copy [default: 1 2]")
+    parser.add_argument("--keep", action="store_true", help="keep a generated file (and its unpacked copy)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     path = args.path or Path(f"/tmp/dcmh-benchmark-{args.images}x{args.size}-iall.mat")
@@ -122,23 +137,56 @@ def main(argv=None) -> None:
     print(f"ceiling: plain sequential read of the file {size / seconds / 2**20:.0f} MiB/s "
           f"({size / 2**20:.0f} MiB in {seconds:.2f} s; {per_image / 1024:.1f} KiB per image on disk, "
           f"so {size / seconds / per_image:.0f} images/s before decompression)")
+    copy = None
+    if args.unpacked:
+        copy = unpack(path, args.images)
     before = peak_rss_mib()
-    rates = {readers: [] for readers in args.readers}
+    variants = [(f"{readers} reader(s)", {"readers": readers}) for readers in args.readers]
+    if copy is not None:
+        variants += [(f"unpacked, {threads} thread(s)", {"unpacked": copy, "threads": threads})
+                     for threads in args.threads]
+    rates = {name: [] for name, _ in variants}
     for round_ in range(args.rounds):
-        for readers in args.readers:
+        for name, options in variants:
             seen, seconds, (main_cpu, reader_cpu) = stream_epoch(path, args.images, args.batch_size,
-                                                                 not args.sequential, readers)
-            rates[readers].append(seen / seconds)
-            print(f"round {round_ + 1}, {readers} reader(s): streamed {seen} images "
+                                                                 not args.sequential, **options)
+            rates[name].append(seen / seconds)
+            print(f"round {round_ + 1}, {name}: streamed {seen} images "
                   f"({'file order' if args.sequential else 'shuffled'}, batch {args.batch_size}) in {seconds:.1f} s: "
                   f"{seen / seconds:.0f} images/s; CPU per image {1000 * main_cpu / seen:.2f} ms in this process"
-                  + (f", {1000 * reader_cpu / seen:.2f} ms in the readers" if readers > 1 else ""), flush=True)
-    for readers, values in rates.items():
-        print(f"{readers} reader(s): {' / '.join(f'{v:.0f}' for v in values)} images/s "
-              f"(×{np.mean(values) / np.mean(rates[args.readers[0]]):.2f} of {args.readers[0]})")
+                  + (f", {1000 * reader_cpu / seen:.2f} ms in the readers" if options.get("readers", 1) > 1 else ""),
+                  flush=True)
+    first = variants[0][0]
+    for name, values in rates.items():
+        print(f"{name}: {' / '.join(f'{v:.0f}' for v in values)} images/s "
+              f"(×{np.mean(values) / np.mean(rates[first]):.2f} of {first})")
     print(f"peak RSS {peak_rss_mib():.0f} MiB (before streaming {before:.0f} MiB)")
     if generated and not args.keep:
         path.unlink()
+        if copy is not None:
+            copy.unlink()
+            Path(f"{copy}.json").unlink()
+
+
+def unpack(path: Path, n: int) -> Path:
+    """The unpacked copy of `path` beside it (made now, timed, when missing), after printing its ceiling."""
+    from dcmh_tf.data.images import open_pixel_stack
+    from dcmh_tf.data.matfile import open_array_file
+    from dcmh_tf.data.unpacked import unpack_pixels
+
+    copy = path.with_name(f"{path.stem}.pixels.npy")
+    if not copy.exists() or not Path(f"{copy}.json").exists():
+        started = time.perf_counter()
+        with open_array_file(path) as file:
+            unpack_pixels(open_pixel_stack(file, "IAll", n), path, "IAll", copy)
+        seconds = time.perf_counter() - started
+        print(f"unpacked copy {copy}: {copy.stat().st_size / 2**20:.0f} MiB written in {seconds:.1f} s "
+              f"({n / seconds:.0f} images/s)")
+    size, seconds = sequential_read(copy)
+    print(f"ceiling of the copy: plain sequential read {size / seconds / 2**20:.0f} MiB/s "
+          f"({size / 2**20:.0f} MiB in {seconds:.2f} s, {size / n / 1024:.1f} KiB per image: "
+          f"{size / seconds / (size / n):.0f} images/s; from the page cache when the file fits in memory)")
+    return copy
 
 
 if __name__ == "__main__":

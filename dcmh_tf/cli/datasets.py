@@ -203,3 +203,40 @@ def collection_options(options: dict) -> dict:
     if "name" in options:
         options["stem"] = options.pop("name")
     return options
+
+
+@datasets.command()
+@click.argument("path", type=click.Path())
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="The copy to write, a .npy file [default: beside the picture file, <stem>.pixels.npy].")
+@click.option("--dataset", type=click.Choice([d for d in DATASETS if d not in ("demo", "features")]), default=None,
+              help="Reader to use [default: detected from the file names and contents].")
+@click.option("--images-key", default=None, help="Name of the image array [default: detected].")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on a terminal.")
+@reports_errors
+def unpack(path, output, dataset, images_key, progress):
+    """Write the pictures of the dataset in PATH as one uncompressed, memory-mapped .npy file, for
+    `dcmh-tf fit --pixels`: no decompression, no lock, the same batches, several times faster to
+    read (needs 147 KiB of disk per 224×224 picture). The copy records its source file and is
+    refused once that file changes."""
+    import time
+    from pathlib import Path
+
+    from dcmh_tf.data.info import detect_dataset
+    from dcmh_tf.data.releases import RELEASES, load_release
+    from dcmh_tf.data.unpacked import unpack_pixels
+
+    keys = {"images": images_key, "texts": None, "labels": None}
+    dataset = dataset or detect_dataset(path, keys)
+    if dataset not in RELEASES:
+        raise click.UsageError(f"{path} holds {dataset}, which has no pictures to unpack; --pixels applies to "
+                               f"{', '.join(RELEASES)}.")
+    data = load_release(RELEASES[dataset], path, keys=keys)
+    source = Path(data.source["files"]["images"])
+    output = Path(output) if output else source.with_name(f"{source.stem}.pixels.npy")
+    started = time.perf_counter()
+    unpack_pixels(data.images, source, data.source["keys"]["images"], output, progress=progress)
+    shape = "×".join(map(str, data.images.shape))
+    click.echo(f"unpacked {shape} pictures of {source} to {output} ({output.stat().st_size / 2**30:.2f} GiB) in "
+               f"{time.perf_counter() - started:.1f} s")
+    click.echo(f"  train: dcmh-tf fit --dataset {dataset} --data-path {path} --pixels {output}")

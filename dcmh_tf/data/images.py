@@ -5,7 +5,9 @@ file HDF5 stores them with the axes reversed). `PixelStack` finds the item, chan
 width axes once and reads any sorted set of rows as (b, H, W, 3), touching only those rows on disk,
 so an epoch streams through a file of any size in the memory of a few batches.
 
-`PixelStack.use_readers(k)` reads with k processes (`dcmh_tf.data.readers`), for HDF5 files.
+`PixelStack.use_readers(k)` reads with k processes (`dcmh_tf.data.readers`), for HDF5 files. Over
+a NumPy array (in memory, or the memory-mapped copy of `dcmh_tf.data.unpacked`) a read is one
+`np.take`, which tf.data's threads run in parallel.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ class PixelStack:
             raise DataError(f"{self.name}: rows must be read in increasing order without repeats.")
         if self._pool is not None:
             return self._pool.read(rows)
+        if isinstance(self.stored, np.ndarray):  # in memory or memory-mapped (an unpacked copy): no lock needed
+            return np.transpose(np.take(self.stored, rows, axis=self.axes[0]), self.axes)
         # Consecutive rows are read as one slice: one HDF5 request per run instead of per row.
         runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1) if rows.size else []
         parts = [self._read_range(int(run[0]), int(run[-1]) + 1) for run in runs]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from dcmh_tf.config import Config
 from dcmh_tf.data.paired import PairedData, Split
 from dcmh_tf.data.splits import PROTOCOLS, make_split
@@ -31,6 +34,11 @@ def load_dataset(config: Config) -> PairedData:
 
     if config.dataset in RELEASES:
         data = load_release(RELEASES[config.dataset], config.data_path, image_size=config.image_size, keys=keys)
+        if config.pixels is not None:
+            from dcmh_tf.data.unpacked import open_unpacked
+
+            images = open_unpacked(Path(config.pixels), data.images, Path(data.source["files"]["images"]))
+            data = dataclasses.replace(data, images=images, source={**data.source, "pixels": str(config.pixels)})
         if config.readers > 1:
             data.images.use_readers(config.readers)
         return data

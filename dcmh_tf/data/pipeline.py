@@ -35,6 +35,7 @@ def make_dataset(
     batch_size: int,
     *,
     flip_seed: tuple[int, int] | None = None,
+    parallel_reads: int | None = None,
 ) -> tf.data.Dataset:
     """Batches `(positions, values)` for positions `order` into `rows`.
 
@@ -44,6 +45,8 @@ def make_dataset(
     uint8 come out as float32 0–255, resized to `array.output_size` when it is set.
     flip_seed: when given, each picture is flipped left-right with probability ½, decided by
     (flip_seed, batch number), so the same seed gives the same flips.
+    parallel_reads: batches read at once (None: as many as tf.data's autotuning chooses); the
+    order of the batches does not depend on it.
     """
     rows = np.asarray(rows)
     item_shape = tuple(int(s) for s in array.shape[1:])
@@ -67,7 +70,7 @@ def make_dataset(
         return positions, values
 
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int32)).batch(batch_size).enumerate()
-    return dataset.map(read_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return dataset.map(read_batch, num_parallel_calls=parallel_reads or tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def resize_pictures(images: tf.Tensor, size: int) -> tf.Tensor:
