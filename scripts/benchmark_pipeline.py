@@ -9,6 +9,7 @@ k > 1 = k reader processes), alternating, so that the machine's load falls alike
 the ceiling: the bytes/s of a plain sequential read of the whole file (`open().read()`, no HDF5).
 
     python scripts/benchmark_pipeline.py --images 10000 --size 224 --readers 1 2 --unpacked --threads 1 2 --rounds 2
+    python scripts/benchmark_pipeline.py --path DIR/COLLECTION.mat --key images --images 2192 --unpacked   # real pictures
 
 `--unpacked` also writes the unpacked copy (`dcmh-tf datasets unpack`, dcmh_tf/data/unpacked.py),
 timing it, and streams the same epochs from it with 1, 2, ... tf.data threads (`--threads`), with
@@ -38,6 +39,7 @@ import numpy as np
 from dcmh_tf.data.matfile import MAT_V73_USERBLOCK, matlab_storage_shape, tag_matlab_class, write_mat_v73_header
 
 PATTERNS = 16
+KEY = "IAll"  # the pictures' array in a generated file
 
 
 def peak_rss_mib() -> float:
@@ -78,7 +80,7 @@ def cpu_seconds() -> tuple[float, float]:
 
 
 def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool, readers: int = 1,
-                 unpacked: Path | None = None, threads: int | None = None) -> tuple[int, float, tuple]:
+                 unpacked: Path | None = None, threads: int | None = None, key: str = KEY) -> tuple[int, float, tuple]:
     """Images read, seconds taken and (this process's, the readers') CPU seconds for one pass over all
     n rows with `readers` reader processes, or from the copy `unpacked` with `threads` tf.data threads."""
     from tqdm.auto import tqdm
@@ -89,7 +91,7 @@ def stream_epoch(path: Path, n: int, batch_size: int, shuffled: bool, readers: i
     from dcmh_tf.data.unpacked import open_unpacked
 
     with open_array_file(path) as file:
-        stack = open_pixel_stack(file, "IAll", n)
+        stack = open_pixel_stack(file, key, n)
         if unpacked is not None:
             stack = open_unpacked(unpacked, stack, path)
         else:
@@ -118,6 +120,8 @@ def main(argv=None) -> None:
     parser.add_argument("--sequential", action="store_true", help="read rows in file order instead of shuffled")
     parser.add_argument("--readers", type=int, nargs="+", default=[1], help="reader counts to measure [default: 1]")
     parser.add_argument("--rounds", type=int, default=1, help="epochs per reader count, alternating [default: 1]")
+    parser.add_argument("--key", default=KEY, help="the pictures' array in an existing --path file [default: IAll]; "
+                        "e.g. images for a prepared file (dcmh-tf datasets prepare)")
     parser.add_argument("--unpacked", action="store_true", help="also measure the unpacked copy of the file")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="tf.data threads reading the unpacked copy [default: 1 2]")
@@ -139,7 +143,7 @@ def main(argv=None) -> None:
           f"so {size / seconds / per_image:.0f} images/s before decompression)")
     copy = None
     if args.unpacked:
-        copy = unpack(path, args.images)
+        copy = unpack(path, args.images, args.key)
     before = peak_rss_mib()
     variants = [(f"{readers} reader(s)", {"readers": readers}) for readers in args.readers]
     if copy is not None:
@@ -149,7 +153,7 @@ def main(argv=None) -> None:
     for round_ in range(args.rounds):
         for name, options in variants:
             seen, seconds, (main_cpu, reader_cpu) = stream_epoch(path, args.images, args.batch_size,
-                                                                 not args.sequential, **options)
+                                                                 not args.sequential, key=args.key, **options)
             rates[name].append(seen / seconds)
             print(f"round {round_ + 1}, {name}: streamed {seen} images "
                   f"({'file order' if args.sequential else 'shuffled'}, batch {args.batch_size}) in {seconds:.1f} s: "
@@ -168,7 +172,7 @@ def main(argv=None) -> None:
             Path(f"{copy}.json").unlink()
 
 
-def unpack(path: Path, n: int) -> Path:
+def unpack(path: Path, n: int, key: str = KEY) -> Path:
     """The unpacked copy of `path` beside it (made now, timed, when missing), after printing its ceiling."""
     from dcmh_tf.data.images import open_pixel_stack
     from dcmh_tf.data.matfile import open_array_file
@@ -178,7 +182,7 @@ def unpack(path: Path, n: int) -> Path:
     if not copy.exists() or not Path(f"{copy}.json").exists():
         started = time.perf_counter()
         with open_array_file(path) as file:
-            unpack_pixels(open_pixel_stack(file, "IAll", n), path, "IAll", copy)
+            unpack_pixels(open_pixel_stack(file, key, n), path, key, copy)
         seconds = time.perf_counter() - started
         print(f"unpacked copy {copy}: {copy.stat().st_size / 2**20:.0f} MiB written in {seconds:.1f} s "
               f"({n / seconds:.0f} images/s)")
