@@ -6,6 +6,7 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import print_json, reports_errors
+from dcmh_tf.cli.startup import import_tensorflow
 from dcmh_tf.config import DATASETS
 
 
@@ -239,4 +240,85 @@ def unpack(path, output, dataset, images_key, progress):
     shape = "×".join(map(str, data.images.shape))
     click.echo(f"unpacked {shape} pictures of {source} to {output} ({output.stat().st_size / 2**30:.2f} GiB) in "
                f"{time.perf_counter() - started:.1f} s")
-    click.echo(f"  train: dcmh-tf fit --dataset {dataset} --data-path {path} --pixels {output}")
+    click.echo(f"  train: dcmh-tf fit --dataset {dataset} --data-path {path} --pixels {output}"
+               + (" --preset collection" if dataset == "collection" else ""))
+
+
+@datasets.command("features")
+@click.argument("path", type=click.Path(), required=False)
+@click.option("--run", "run_path", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Extract with the CNN-F image net of this DCMH run, on its dataset and its split.")
+@click.option("--pretrained", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Extract with a CNN-F of ImageNet weights (MatConvNet imagenet-vgg-f.mat), on the dataset in PATH.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="The features file to write (.npz).")
+@click.option("--dataset", type=click.Choice([d for d in DATASETS if d not in ("demo", "features")]), default=None,
+              help="With --pretrained: the reader of PATH [default: detected].")
+@click.option("--layer", type=click.Choice(["full6", "full7"]), default="full7", show_default=True,
+              help="The layer whose activations (after ReLU) are the features; the paper uses full7.")
+@click.option("--seed", type=int, default=0, show_default=True, help="With --pretrained: seed of the protocol split.")
+@click.option("--n-query", type=click.IntRange(1), default=None, help="With --pretrained: queries [default: protocol].")
+@click.option("--n-train", type=click.IntRange(1), default=None, help="With --pretrained: training pairs [default: protocol].")
+@click.option("--pixels", type=click.Path(dir_okay=False), default=None,
+              help="Read the pictures from this unpacked copy (`dcmh-tf datasets unpack`).")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Pictures per forward pass.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on a terminal.")
+@reports_errors
+def features(path, run_path, pretrained, output, dataset, layer, seed, n_query, n_train, pixels, batch_size, progress):
+    """Write CNN features of a dataset's pictures as a features file, for `dcmh-tf compare` (the
+    paper's baselines on CNN features, Tables 5–6) or `fit --dataset features`: the full7
+    activations of a CNN-F, from a trained DCMH run (--run: its dataset and split) or from ImageNet
+    weights (--pretrained, on the dataset in PATH with the protocol split)."""
+    import dataclasses
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    if (run_path is None) == (pretrained is None):
+        raise click.UsageError("give the extractor: --run RUN (a trained DCMH run) or --pretrained imagenet-vgg-f.mat.")
+    started = time.perf_counter()
+    import_tensorflow()
+    from dcmh_tf.cnn_features import extract_features, feature_model, pretrained_cnnf, write_features_file
+    from dcmh_tf.config import resolve_config
+    from dcmh_tf.data.loading import load_dataset, make_split
+    if run_path is not None:
+        if dataset or n_query or n_train or path:
+            raise click.UsageError("with --run the dataset and split are the run's: drop PATH, --dataset, "
+                                   "--n-query and --n-train.")
+        from dcmh_tf.run_directory import RunDirectory
+
+        run = RunDirectory.open(run_path)
+        if run.config.image_encoder != "cnnf":
+            raise click.ClickException(f"{run_path} was trained on pre-extracted image features (image encoder "
+                                       f"{run.config.image_encoder!r}); CNN features need a run trained on pictures.")
+        config = dataclasses.replace(run.config, pixels=pixels or run.config.pixels, readers=1)
+        image_encoder, _, epochs = run.restore_encoders()
+        model = feature_model(image_encoder, layer)
+        split = run.load_split()
+        source = f"the image net of the DCMH run {run_path} (epoch {epochs}), trained on its {len(split.train)} pairs"
+    else:
+        if path is None:
+            raise click.UsageError("with --pretrained give the dataset's PATH.")
+        from dcmh_tf.data.info import detect_dataset
+
+        dataset = dataset or detect_dataset(path)
+        config = resolve_config("paper", dataset=dataset, data_path=path, image_size=224, seed=seed, n_query=n_query,
+                                n_train=n_train, pixels=pixels)
+        cnnf, notes = pretrained_cnnf(Path(pretrained))
+        for note in notes:
+            click.echo(f"Note: {note}", err=True)
+        model = feature_model(cnnf, layer)
+        split = None
+        source = f"a CNN-F of the ImageNet weights {pretrained}"
+    data = load_dataset(config)
+    if data.image_kind != "pixels":
+        raise click.ClickException(f"{config.data_path} holds pre-extracted image features, not pictures.")
+    split = split or make_split(config, data)
+    values = extract_features(model, data.images, np.arange(len(data)), batch_size=batch_size, progress=progress)
+    sizes = write_features_file(Path(output), values, data, split)
+    click.echo(f"{layer} features of {len(data)} pictures ({sizes['dimensions']}-d) from {source}: {output} "
+               f"({sizes['database']} database, {sizes['query']} queries) in {time.perf_counter() - started:.0f} s")
+    if len(split.train) < len(split.database):
+        click.echo(f"Warning: the file's training set is the whole database ({sizes['database']} items): baselines "
+                   f"trained on it see more pairs than the split's {len(split.train)} training pairs.", err=True)
+    click.echo(f"  compare: dcmh-tf compare --data-path {output} --methods all")
