@@ -88,8 +88,14 @@ def test_features_with_imagenet_weights_and_bad_requests(trained_run, tmp_path):
     assert "from a CNN-F of the ImageNet weights" in result.output
     with np.load(tmp_path / "f.npz") as f:
         assert f["I_te"].shape == (8, 32) and f["I_tr"].shape == (32, 32) and f["I_tr"].min() >= 0
+    result = runner.invoke(main, ["datasets", "features", str(folder), "--handcrafted", "--words", "4", "--n-query", "8",
+                                  "--n-train", "24", "--output", str(tmp_path / "h.npz"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "h.npz") as f:  # HOG 324 + HSV 128 + 4 visual words
+        assert f["I_te"].shape == (8, 456) and np.isfinite(f["I_tr"]).all()
     for args, message in (
-        (["--output", "x.npz"], "give the extractor: --run RUN"),
+        (["--output", "x.npz"], "give one extractor: --run RUN"),
+        (["--run", str(run), "--handcrafted", "--output", "x.npz"], "give one extractor"),
         (["--run", str(run), str(folder), "--output", "x.npz"], "with --run the dataset and split are the run's"),
         (["--pretrained", str(weights), "--output", "x.npz"], "with --pretrained give the dataset's PATH"),
     ):

@@ -250,32 +250,40 @@ def unpack(path, output, dataset, images_key, progress):
               help="Extract with the CNN-F image net of this DCMH run, on its dataset and its split.")
 @click.option("--pretrained", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Extract with a CNN-F of ImageNet weights (MatConvNet imagenet-vgg-f.mat), on the dataset in PATH.")
+@click.option("--handcrafted", is_flag=True,
+              help="Instead of a CNN: HOG + HSV colour histogram + SIFT bag of visual words (OpenCV; the visual "
+                   "words from the training pictures only), on the dataset in PATH with the protocol split.")
+@click.option("--words", type=click.IntRange(1), default=256, show_default=True,
+              help="With --handcrafted: SIFT visual words (k-means over the training pictures' descriptors).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="The features file to write (.npz).")
 @click.option("--dataset", type=click.Choice([d for d in DATASETS if d not in ("demo", "features")]), default=None,
-              help="With --pretrained: the reader of PATH [default: detected].")
+              help="With --pretrained / --handcrafted: the reader of PATH [default: detected].")
 @click.option("--layer", type=click.Choice(["full6", "full7"]), default="full7", show_default=True,
               help="The layer whose activations (after ReLU) are the features; the paper uses full7.")
-@click.option("--seed", type=int, default=0, show_default=True, help="With --pretrained: seed of the protocol split.")
-@click.option("--n-query", type=click.IntRange(1), default=None, help="With --pretrained: queries [default: protocol].")
-@click.option("--n-train", type=click.IntRange(1), default=None, help="With --pretrained: training pairs [default: protocol].")
+@click.option("--seed", type=int, default=0, show_default=True, help="With --pretrained / --handcrafted: seed of the protocol split (and of the visual words).")
+@click.option("--n-query", type=click.IntRange(1), default=None, help="With PATH: queries [default: protocol].")
+@click.option("--n-train", type=click.IntRange(1), default=None, help="With PATH: training pairs [default: protocol].")
 @click.option("--pixels", type=click.Path(dir_okay=False), default=None,
               help="Read the pictures from this unpacked copy (`dcmh-tf datasets unpack`).")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Pictures per forward pass.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on a terminal.")
 @reports_errors
-def features(path, run_path, pretrained, output, dataset, layer, seed, n_query, n_train, pixels, batch_size, progress):
-    """Write CNN features of a dataset's pictures as a features file, for `dcmh-tf compare` (the
+def features(path, run_path, pretrained, handcrafted, words, output, dataset, layer, seed, n_query, n_train, pixels,
+             batch_size, progress):
+    """Write features of a dataset's pictures as a features file, for `dcmh-tf compare` (the
     paper's baselines on CNN features, Tables 5–6) or `fit --dataset features`: the full7
     activations of a CNN-F, from a trained DCMH run (--run: its dataset and split) or from ImageNet
-    weights (--pretrained, on the dataset in PATH with the protocol split)."""
+    weights (--pretrained, on the dataset in PATH with the protocol split); or hand-crafted
+    features (--handcrafted)."""
     import dataclasses
     import time
     from pathlib import Path
 
     import numpy as np
 
-    if (run_path is None) == (pretrained is None):
-        raise click.UsageError("give the extractor: --run RUN (a trained DCMH run) or --pretrained imagenet-vgg-f.mat.")
+    if (run_path is not None) + (pretrained is not None) + handcrafted != 1:
+        raise click.UsageError("give one extractor: --run RUN (a trained DCMH run), --pretrained imagenet-vgg-f.mat "
+                               "or --handcrafted.")
     started = time.perf_counter()
     import_tensorflow()
     from dcmh_tf.cnn_features import extract_features, feature_model, pretrained_cnnf, write_features_file
@@ -298,23 +306,31 @@ def features(path, run_path, pretrained, output, dataset, layer, seed, n_query, 
         source = f"the image net of the DCMH run {run_path} (epoch {epochs}), trained on its {len(split.train)} pairs"
     else:
         if path is None:
-            raise click.UsageError("with --pretrained give the dataset's PATH.")
+            raise click.UsageError(f"with --{'pretrained' if pretrained else 'handcrafted'} give the dataset's PATH.")
         from dcmh_tf.data.info import detect_dataset
 
         dataset = dataset or detect_dataset(path)
         config = resolve_config("paper", dataset=dataset, data_path=path, image_size=224, seed=seed, n_query=n_query,
                                 n_train=n_train, pixels=pixels)
-        cnnf, notes = pretrained_cnnf(Path(pretrained))
-        for note in notes:
-            click.echo(f"Note: {note}", err=True)
-        model = feature_model(cnnf, layer)
-        split = None
-        source = f"a CNN-F of the ImageNet weights {pretrained}"
+        split, model = None, None
+        if pretrained:
+            cnnf, notes = pretrained_cnnf(Path(pretrained))
+            for note in notes:
+                click.echo(f"Note: {note}", err=True)
+            model = feature_model(cnnf, layer)
+            source = f"a CNN-F of the ImageNet weights {pretrained}"
+        else:
+            layer, source = "hand-crafted", "HOG, HSV histogram and SIFT visual words of the training pictures"
     data = load_dataset(config)
     if data.image_kind != "pixels":
         raise click.ClickException(f"{config.data_path} holds pre-extracted image features, not pictures.")
     split = split or make_split(config, data)
-    values = extract_features(model, data.images, np.arange(len(data)), batch_size=batch_size, progress=progress)
+    if model is None:
+        from dcmh_tf.data.picture_features import picture_features
+
+        values = picture_features(data.images, split.train, words=words, seed=seed, progress=progress)
+    else:
+        values = extract_features(model, data.images, np.arange(len(data)), batch_size=batch_size, progress=progress)
     sizes = write_features_file(Path(output), values, data, split)
     click.echo(f"{layer} features of {len(data)} pictures ({sizes['dimensions']}-d) from {source}: {output} "
                f"({sizes['database']} database, {sizes['query']} queries) in {time.perf_counter() - started:.0f} s")
