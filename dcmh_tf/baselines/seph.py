@@ -47,10 +47,15 @@ class SephLin(CrossModalHasher):
             images, texts, labels = images[rows], texts[rows], labels[rows]
         self.codes = sign_codes(learn_relaxed_codes(semantic_affinities(labels), self.bits, self.alpha,
                                                     self.iterations, rng))
+        # After the codes, so that a variant's own draws leave them as SePH-lin's of the same seed.
+        self._fit_feature_maps(images, texts, rng)
         self.projections = {
-            modality: fit_logistic_bits(features, self.codes, self.regularization)
+            modality: fit_logistic_bits(self.feature_map(modality, features), self.codes, self.regularization)
             for modality, features in (("image", images), ("text", texts))
         }
+
+    def _fit_feature_maps(self, images: np.ndarray, texts: np.ndarray, rng: np.random.Generator) -> None:
+        """Learn what `feature_map` needs from the training rows; nothing for the linear variant."""
 
 
 def semantic_affinities(labels: np.ndarray) -> np.ndarray:
