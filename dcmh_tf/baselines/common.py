@@ -172,3 +172,9 @@ def itq_rotation(projected: np.ndarray, iterations: int, rng: np.random.Generato
         rotation = left @ right_t
     return rotation
 
+
+def squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(n_x, n_y) squared Euclidean distances between the rows of x (n_x, d) and y (n_y, d),
+    clipped at 0 (the expanded form ‖x‖² + ‖y‖² − 2 x·y can round below it)."""
+    squared = np.sum(x * x, axis=1)[:, None] + np.sum(y * y, axis=1)[None, :] - 2 * x @ y.T
+    return np.maximum(squared, 0.0)

@@ -13,7 +13,8 @@ Z. Lin, G. Ding, M. Hu, J. Wang, "Semantics-Preserving Hashing for Cross-View Re
    sample of them is used (the n × n affinities are held in memory).
 2. Hash functions: for each modality, one L2-regularised logistic regression per bit predicting
    B's bit from the features. The paper's main variant regresses on RBF kernel features of 500
-   anchors (SePH_rnd / SePH_km); this is the linear variant on the features themselves. An item's
+   anchors (SePH_rnd / SePH_km, `kernel_seph`, which maps the features through `feature_map`
+   before the same regression); this is the linear variant on the features themselves. An item's
    code is the sign of the logit, i.e. the more probable bit. The paper can also fuse both
    modalities' probabilities for database items that have both; here, as for every method of the
    comparison, each item is hashed from its own modality.
