@@ -11,6 +11,7 @@ from dcmh_tf.baselines.common import inverse_sqrt, itq_rotation, regularized_cov
 from dcmh_tf.baselines.kernel_seph import anchor_width, kmeans_centres, rbf_features
 from dcmh_tf.baselines.scm import semantic_cross_covariance
 from dcmh_tf.baselines.seph import kl_objective, semantic_affinities
+from dcmh_tf.baselines.stmh import top_codes
 from dcmh_tf.errors import ConfigError, DataError
 from dcmh_tf.metrics import mean_average_precision
 
@@ -36,18 +37,23 @@ def cross_modal_maps(hasher, queries, database) -> tuple[float, float]:
 
 
 KERNEL = ("seph-rnd", "seph-km")
+# STMH's codes set half of their bits, so it needs two at least (test_stmh_bad_settings_are_refused).
+SHORTEST = [(name, 2 if name == "stmh" else 1) for name in BASELINES]
 
 
 def tiny(name: str, bits: int, seed: int = 0, **options):
     """An unfitted baseline for the tiny data here: kernel SePH with fewer anchors than training
-    rows (more is the case of test_more_anchors_than_training_rows_warns_and_uses_every_row)."""
+    rows (more is the case of test_more_anchors_than_training_rows_warns_and_uses_every_row);
+    "stmh-regression" is STMH with ridge-regression hash functions."""
     if name in KERNEL:
         options.setdefault("anchors", 20)
+    if name == "stmh-regression":
+        name, options["hash_functions"] = "stmh", "regression"
     return make_baseline(name, bits, seed=seed, **options)
 
 
-@pytest.mark.parametrize("name", list(BASELINES))
-@pytest.mark.parametrize("bits", [1, 8])
+@pytest.mark.parametrize("name, bits", SHORTEST + [(name, 8) for name in BASELINES]
+                         + [("stmh-regression", 2), ("stmh-regression", 8)])
 def test_separable_clusters_are_retrieved_perfectly(name, bits):
     train, queries = two_clusters(40, seed=0), two_clusters(10, seed=1)
     hasher = tiny(name, bits).fit(*train)
@@ -55,7 +61,7 @@ def test_separable_clusters_are_retrieved_perfectly(name, bits):
     assert cross_modal_maps(hasher, queries, train) == (1.0, 1.0)
 
 
-@pytest.mark.parametrize("name", list(BASELINES))
+@pytest.mark.parametrize("name", [*BASELINES, "stmh-regression"])
 def test_codes_are_plus_minus_one_of_the_right_shape_and_reproducible(name):
     images, texts, labels = two_clusters(30, seed=2)
     first = tiny(name, 12, seed=5).fit(images, texts, labels)
@@ -213,6 +219,56 @@ def test_kernel_seph_bad_settings_are_refused():
     images, texts, labels = two_clusters(10, seed=0)
     with pytest.raises(DataError, match="SePH-km text features: every training row is the same"):
         make_baseline("seph-km", 4, anchors=3).fit(images, np.ones_like(texts), labels)
+
+
+def random_pairs(n: int, seed: int):
+    """Features without structure, so that STMH's updates have something to do in every round."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 6)), rng.standard_normal((n, 4)) * 2 + 1, np.eye(3)[np.arange(n) % 3]
+
+
+def test_stmh_objective_never_increases():
+    images, texts, labels = random_pairs(40, seed=0)
+    hasher = make_baseline("stmh", 7, seed=1, iterations=30, tolerance=0.0, lam=2.0).fit(images, texts, labels)
+    steps = np.diff(hasher.objectives)
+    assert len(hasher.objectives) == 30 and np.all(steps <= 1e-9 * hasher.objectives[0])
+    assert hasher.objectives[-1] < hasher.objectives[0]
+
+
+def test_stmh_texts_contain_their_nearest_topics_and_codes_are_balanced():
+    images, texts, labels = random_pairs(40, seed=2)
+    hasher = make_baseline("stmh", 7, seed=0).fit(images, texts, labels)
+    queries = random_pairs(9, seed=3)
+    distances = np.linalg.norm(queries[1][:, None, :] - hasher.centres.T[None, :, :], axis=2)
+    nearest = np.argsort(distances, axis=1)[:, :4]  # ⌈7/2⌉ = 4 topics an item
+    expected = -np.ones((9, 7), dtype=np.int8)
+    np.put_along_axis(expected, nearest, 1, axis=1)
+    np.testing.assert_array_equal(hasher.encode_texts(queries[1]), expected)
+    for codes in (hasher.codes, hasher.encode_images(queries[0]), hasher.encode_texts(queries[1])):
+        assert np.all((codes > 0).sum(axis=1) == 4)
+    # Ties go to the lower bit index, so that equal scores still set exactly k bits.
+    np.testing.assert_array_equal(top_codes(np.array([[1.0, 2.0, 2.0, 0.0], [3.0, 3.0, 3.0, 3.0]]), 2),
+                                  [[-1, 1, 1, -1], [1, 1, -1, -1]])
+
+
+def test_stmh_regression_hash_functions_are_ridge_regressions_of_the_codes():
+    images, texts, labels = random_pairs(40, seed=4)
+    hasher = make_baseline("stmh", 6, seed=0, hash_functions="regression", ridge=0.5).fit(images, texts, labels)
+    centred = images - images.mean(axis=0)
+    covariance = centred.T @ centred
+    weights = np.linalg.solve(covariance + 0.5 * np.trace(covariance) / 6 * np.eye(6), centred.T @ hasher.codes)
+    np.testing.assert_allclose(hasher.project("image", images), centred @ weights, atol=1e-10)
+    np.testing.assert_array_equal(hasher.encode_images(images), np.where(centred @ weights >= 0, 1, -1))
+
+
+def test_stmh_bad_settings_are_refused():
+    with pytest.raises(ConfigError, match="STMH: every item contains half of the topics, so a code needs at least 2 "
+                                          "bits, received 1"):
+        make_baseline("stmh", 1)
+    with pytest.raises(ConfigError, match="STMH: hash_functions must be one of topics, regression, received 'sign'"):
+        make_baseline("stmh", 8, hash_functions="sign")
+    with pytest.raises(ConfigError, match="lam and gamma must be > 0, received .*gamma=0"):
+        make_baseline("stmh", 8, gamma=0)
 
 
 def test_zscore_uses_the_given_rows_and_is_idempotent():

@@ -48,20 +48,20 @@ def test_compare_writes_the_table_curves_and_sensitivity_and_reuses_runs(runner,
                  "--sensitivity-values", "0.01,1", "--output", str(output), "--runs-dir", str(runs), *TINY_DCMH]
     result = runner.invoke(main, arguments)
     assert result.exit_code == 0, result.output
-    assert "[1/16] CCA-ITQ 8 bits, seed 0" in result.output and "total time" in result.output
+    assert "[1/18] CCA-ITQ 8 bits, seed 0" in result.output and "total time" in result.output
     for name in ("table.md", "results.json", "pr_curves.png", "sensitivity_gamma.png", "sensitivity_eta.png"):
         assert (output / name).exists(), name
         if name.endswith(".png"):
             assert (output / name).read_bytes()[:8] == PNG_SIGNATURE
     results = json.loads((output / "results.json").read_text())
-    # 2 seeds × (6 baselines + DCMH), then DCMH with γ = 1 and with η = 1 (γ = η = 0.01 is the table's run)
-    assert len(results["runs"]) == 16
+    # 2 seeds × (7 baselines + DCMH), then DCMH with γ = 1 and with η = 1 (γ = η = 0.01 is the table's run)
+    assert len(results["runs"]) == 18
     assert sorted((r["gamma"], r["eta"]) for r in results["runs"] if r["method"] == "dcmh") == [
         (0.01, 0.01), (0.01, 0.01), (0.01, 1.0), (1.0, 0.01)]
     assert results["split"] == {"n_query": 12, "n_database": 40, "n_train": 40}
     assert set(results["pr_curves"]) == {*BASELINES, "dcmh"}
-    assert {"seph-rnd", "seph-km"} <= set(BASELINES)
-    assert "| SePH-rnd |" in result.output and "| SePH-km |" in result.output
+    assert {"seph-rnd", "seph-km", "stmh"} <= set(BASELINES)
+    assert "| SePH-rnd |" in result.output and "| SePH-km |" in result.output and "| STMH |" in result.output
     assert len(results["pr_curves"]["dcmh"]["i2t"]["precision"]) == 9  # radius 0..8
     table = (output / "table.md").read_text()
     scm = [r["map_t2i"] for r in results["runs"] if r["method"] == "scm-seq"]

@@ -16,6 +16,7 @@ from dcmh_tf.baselines.common import CrossModalHasher, zscore_columns
 from dcmh_tf.baselines.kernel_seph import SephKm, SephRnd
 from dcmh_tf.baselines.scm import ScmSeq
 from dcmh_tf.baselines.seph import SephLin
+from dcmh_tf.baselines.stmh import Stmh
 from dcmh_tf.errors import ConfigError
 
 BASELINES: dict[str, type[CrossModalHasher]] = {
@@ -25,6 +26,7 @@ BASELINES: dict[str, type[CrossModalHasher]] = {
     "seph-lin": SephLin,
     "seph-rnd": SephRnd,
     "seph-km": SephKm,
+    "stmh": Stmh,
 }
 
 
@@ -37,4 +39,4 @@ def make_baseline(name: str, bits: int, seed: int = 0, **options) -> CrossModalH
 
 
 __all__ = ["BASELINES", "CrossModalHasher", "make_baseline", "zscore_columns", "CcaItq", "Cmfh", "ScmSeq", "SephKm",
-           "SephLin", "SephRnd"]
+           "SephLin", "SephRnd", "Stmh"]
