@@ -95,6 +95,17 @@ def test_bad_options_exit_with_code_2(runner, features_file, options, message):
     assert message in result.output
 
 
+def test_help_and_validation_name_every_method(runner, features_file):
+    # The help text is written out (importing the baselines would load SciPy for every command);
+    # white space removed, as click may wrap it inside a name ("scm-\nseq").
+    help_text = "".join(runner.invoke(main, ["compare", "--help"]).output.split())
+    result = runner.invoke(main, ["compare", "--data-path", str(features_file), "--methods", "sph"])
+    assert result.exit_code == 2
+    for name in (*BASELINES, "dcmh"):
+        assert f"{name}," in help_text, name
+        assert name in result.output, name
+
+
 def test_reproduce_script_runs_the_comparison(features_file, tmp_path):
     # baselines only: DCMH inside the comparison is tested above, and TensorFlow would start in vain
     output = tmp_path / "out"
