@@ -44,10 +44,11 @@ do; we found no source saying that STMH does this.
 
 Sources and choices. We could not read the paper's own equations or parameter table; the model
 above is the one implemented by the public MATLAB code of STMH in BMC-SDNU/Cross-Modal-Hashing-
-Retrieval (STMH/code/multi_STMH.m, compress_img.m, compress_text.m; built on the robust multi-view
-k-means code of Cai, Nie and Huang), which matches the paper's abstract (clustering of texts,
-robust factorization of images, a correlation between topics, bits as "whether a topic is
-contained"). Where we depart from that code, for exactness:
+Retrieval (STMH/code/multi_STMH.m, compress_img.m, compress_text.m; its names suggest it grew from
+the robust multi-view k-means code of Cai, Nie and Huang, and we could not confirm that it is the
+authors' own release), which matches the paper's abstract (clustering of texts, robust
+factorization of images, a correlation between topics, bits as "whether a topic is contained").
+Where we depart from that code, for exactness:
 - the centres: that code computes U2 = Yᵀ G (GᵀG + γ/r1 I)⁻¹ (a least-squares factorization
   Y ≈ G U2ᵀ), which does not minimise its own objective's clustering term; we use the term's exact
   minimiser (a line of that code, commented out there, computes it with diag(Σ_i g_ij));
