@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from dcmh_tf.baselines import BASELINES
 from dcmh_tf.baselines.paper_report import dcmh_beats_every_baseline, format_table, sensitivity_points
 from dcmh_tf.cli import main
 
@@ -47,18 +48,20 @@ def test_compare_writes_the_table_curves_and_sensitivity_and_reuses_runs(runner,
                  "--sensitivity-values", "0.01,1", "--output", str(output), "--runs-dir", str(runs), *TINY_DCMH]
     result = runner.invoke(main, arguments)
     assert result.exit_code == 0, result.output
-    assert "[1/12] CCA-ITQ 8 bits, seed 0" in result.output and "total time" in result.output
+    assert "[1/18] CCA-ITQ 8 bits, seed 0" in result.output and "total time" in result.output
     for name in ("table.md", "results.json", "pr_curves.png", "sensitivity_gamma.png", "sensitivity_eta.png"):
         assert (output / name).exists(), name
         if name.endswith(".png"):
             assert (output / name).read_bytes()[:8] == PNG_SIGNATURE
     results = json.loads((output / "results.json").read_text())
-    # 2 seeds × (4 baselines + DCMH), then DCMH with γ = 1 and with η = 1 (γ = η = 0.01 is the table's run)
-    assert len(results["runs"]) == 12
+    # 2 seeds × (7 baselines + DCMH), then DCMH with γ = 1 and with η = 1 (γ = η = 0.01 is the table's run)
+    assert len(results["runs"]) == 18
     assert sorted((r["gamma"], r["eta"]) for r in results["runs"] if r["method"] == "dcmh") == [
         (0.01, 0.01), (0.01, 0.01), (0.01, 1.0), (1.0, 0.01)]
     assert results["split"] == {"n_query": 12, "n_database": 40, "n_train": 40}
-    assert set(results["pr_curves"]) == {"cca-itq", "cmfh", "scm-seq", "seph-lin", "dcmh"}
+    assert set(results["pr_curves"]) == {*BASELINES, "dcmh"}
+    assert {"seph-rnd", "seph-km", "stmh"} <= set(BASELINES)
+    assert "| SePH-rnd |" in result.output and "| SePH-km |" in result.output and "| STMH |" in result.output
     assert len(results["pr_curves"]["dcmh"]["i2t"]["precision"]) == 9  # radius 0..8
     table = (output / "table.md").read_text()
     scm = [r["map_t2i"] for r in results["runs"] if r["method"] == "scm-seq"]
@@ -90,6 +93,17 @@ def test_bad_options_exit_with_code_2(runner, features_file, options, message):
     result = runner.invoke(main, ["compare", "--data-path", str(features_file), *options])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_help_and_validation_name_every_method(runner, features_file):
+    # The help text is written out (importing the baselines would load SciPy for every command);
+    # white space removed, as click may wrap it inside a name ("scm-\nseq").
+    help_text = "".join(runner.invoke(main, ["compare", "--help"]).output.split())
+    result = runner.invoke(main, ["compare", "--data-path", str(features_file), "--methods", "sph"])
+    assert result.exit_code == 2
+    for name in (*BASELINES, "dcmh"):
+        assert f"{name}," in help_text, name
+        assert name in result.output, name
 
 
 def test_reproduce_script_runs_the_comparison(features_file, tmp_path):

@@ -1,7 +1,8 @@
 """Shallow cross-modal hashing baselines of the DCMH paper's tables, in NumPy/SciPy.
 
-Each learns one linear hash function per modality from paired training features (and, when
-supervised, labels); see `common.CrossModalHasher`. `BASELINES` maps a method's name to its class:
+Each learns one hash function per modality from paired training features (and, when supervised,
+labels): linear, on the features or on a kernel map of them; see `common.CrossModalHasher`.
+`BASELINES` maps a method's name to its class:
 
     hasher = make_baseline("scm-seq", bits=16, seed=0).fit(images, texts, labels)
     image_codes = hasher.encode_images(query_images)      # (n, 16) int8 ±1
@@ -12,8 +13,10 @@ from __future__ import annotations
 from dcmh_tf.baselines.cca_itq import CcaItq
 from dcmh_tf.baselines.cmfh import Cmfh
 from dcmh_tf.baselines.common import CrossModalHasher, zscore_columns
+from dcmh_tf.baselines.kernel_seph import SephKm, SephRnd
 from dcmh_tf.baselines.scm import ScmSeq
 from dcmh_tf.baselines.seph import SephLin
+from dcmh_tf.baselines.stmh import Stmh
 from dcmh_tf.errors import ConfigError
 
 BASELINES: dict[str, type[CrossModalHasher]] = {
@@ -21,6 +24,9 @@ BASELINES: dict[str, type[CrossModalHasher]] = {
     "cmfh": Cmfh,
     "scm-seq": ScmSeq,
     "seph-lin": SephLin,
+    "seph-rnd": SephRnd,
+    "seph-km": SephKm,
+    "stmh": Stmh,
 }
 
 
@@ -32,4 +38,5 @@ def make_baseline(name: str, bits: int, seed: int = 0, **options) -> CrossModalH
     return BASELINES[name](bits, seed=seed, **options)
 
 
-__all__ = ["BASELINES", "CrossModalHasher", "make_baseline", "zscore_columns", "CcaItq", "Cmfh", "ScmSeq", "SephLin"]
+__all__ = ["BASELINES", "CrossModalHasher", "make_baseline", "zscore_columns", "CcaItq", "Cmfh", "ScmSeq", "SephKm",
+           "SephLin", "SephRnd", "Stmh"]

@@ -2,9 +2,12 @@
 checks, the baselines' own feature scaling, and the linear algebra two of them need (regularised
 CCA, ITQ rotation, cosine label similarity).
 
-Every baseline learns, for each modality m, a projection W_m (d_m, c) and an offset b_m (c,); an
-item's code is sign(x W_m + b_m) with sign(0) = +1 (`dcmh_tf.hashing.sign_codes`). Database items
-are hashed by the same functions as queries (out of sample), as DCMH hashes them with its networks.
+Every baseline learns, for each modality m, a projection W_m (k_m, c) and an offset b_m (c,); an
+item's code is sign(φ_m(x) W_m + b_m) with sign(0) = +1 (`dcmh_tf.hashing.sign_codes`), where φ_m
+is the identity (k_m = d_m) unless the baseline maps features first (kernel SePH's RBF features of
+anchor points), and sign may be replaced by another rule (STMH sets the top half of each row).
+Database items are hashed by the same functions as queries (out of sample), as DCMH hashes them
+with its networks.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ class CrossModalHasher:
     """Base of the baselines: `fit` on paired training features, then `encode_images` / `encode_texts`.
 
     Subclasses implement `_fit(images, texts, labels)`, which sets `self.projections`:
-    {"image": (W (d_image, bits), b (bits,)), "text": (W (d_text, bits), b (bits,))}.
+    {"image": (W (k_image, bits), b (bits,)), "text": (W (k_text, bits), b (bits,))}, where k_m is
+    the width of `feature_map(m, features)` (d_m unless a subclass maps features), and may
+    override `binarize` (sign by default).
     """
 
     name = ""
@@ -35,6 +40,7 @@ class CrossModalHasher:
         self.bits = int(bits)
         self.seed = seed
         self.projections: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.dimensions: dict[str, int] = {}  # each modality's feature dimension in training
 
     def fit(self, images, texts, labels) -> "CrossModalHasher":
         """Learn the hash functions from n training pairs: images (n, d_image), texts (n, d_text)
@@ -52,31 +58,42 @@ class CrossModalHasher:
         if len(images) < 2:
             raise DataError(f"training pairs: expected at least 2, received {len(images)}.")
         self._fit(images, texts, labels)
+        self.dimensions = {"image": images.shape[1], "text": texts.shape[1]}
         return self
 
     def _fit(self, images: np.ndarray, texts: np.ndarray, labels: np.ndarray) -> None:
         raise NotImplementedError
 
+    def feature_map(self, modality: str, features: np.ndarray) -> np.ndarray:
+        """φ_m: the (n, k_m) inputs of the modality's projection from checked (n, d_m) features;
+        the identity here. Subclasses that map features override it; `_fit` calls it too, so that
+        training and encoding share one map."""
+        return features
+
+    def binarize(self, outputs: np.ndarray) -> np.ndarray:
+        """(n, bits) int8 ±1 codes of the projection's outputs: their sign, sign(0) = +1."""
+        return sign_codes(outputs)
+
     def project(self, modality: str, features) -> np.ndarray:
-        """(n, bits) real-valued outputs x W + b of the modality's hash function, before the sign."""
+        """(n, bits) real-valued outputs φ(x) W + b of the modality's hash function, before `binarize`."""
         if not self.projections:
             raise ConfigError(f"{self.name or type(self).__name__} is not fitted; call fit(images, texts, labels) first.")
         weights, offset = self.projections[modality]
         features = check_features(features, f"{modality} features")
-        if features.shape[1] != weights.shape[0]:
+        if features.shape[1] != self.dimensions[modality]:
             raise DataError(
-                f"{modality} features: expected {weights.shape[0]} dimensions (as in training), "
+                f"{modality} features: expected {self.dimensions[modality]} dimensions (as in training), "
                 f"received {features.shape[1]}."
             )
-        return features @ weights + offset
+        return self.feature_map(modality, features) @ weights + offset
 
     def encode_images(self, images) -> np.ndarray:
         """(n, bits) int8 ±1 codes of image features."""
-        return sign_codes(self.project("image", images))
+        return self.binarize(self.project("image", images))
 
     def encode_texts(self, texts) -> np.ndarray:
         """(n, bits) int8 ±1 codes of text features."""
-        return sign_codes(self.project("text", texts))
+        return self.binarize(self.project("text", texts))
 
 
 def check_features(features, name: str) -> np.ndarray:
@@ -154,3 +171,10 @@ def itq_rotation(projected: np.ndarray, iterations: int, rng: np.random.Generato
         left, _, right_t = scipy.linalg.svd(projected.T @ codes)
         rotation = left @ right_t
     return rotation
+
+
+def squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(n_x, n_y) squared Euclidean distances between the rows of x (n_x, d) and y (n_y, d),
+    clipped at 0 (the expanded form ‖x‖² + ‖y‖² − 2 x·y can round below it)."""
+    squared = np.sum(x * x, axis=1)[:, None] + np.sum(y * y, axis=1)[None, :] - 2 * x @ y.T
+    return np.maximum(squared, 0.0)

@@ -29,7 +29,8 @@ from dcmh_tf.errors import ConfigError, DataError, RunDirectoryError
 from dcmh_tf.metrics import hash_lookup_precision_recall, mean_average_precision
 
 DCMH = "dcmh"
-METHOD_TITLES = {"cca-itq": "CCA-ITQ", "cmfh": "CMFH", "scm-seq": "SCM-seq", "seph-lin": "SePH-lin", DCMH: "DCMH"}
+METHOD_TITLES = {"cca-itq": "CCA-ITQ", "cmfh": "CMFH", "scm-seq": "SCM-seq", "seph-lin": "SePH-lin",
+                 "seph-rnd": "SePH-rnd", "seph-km": "SePH-km", "stmh": "STMH", DCMH: "DCMH"}
 SENSITIVITY_VALUES = (0.01, 0.1, 0.5, 1.0, 2.0)  # the grid of the paper's Figures 6 and 7
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}  # (query modality, database modality)
 

@@ -13,7 +13,8 @@ Z. Lin, G. Ding, M. Hu, J. Wang, "Semantics-Preserving Hashing for Cross-View Re
    sample of them is used (the n × n affinities are held in memory).
 2. Hash functions: for each modality, one L2-regularised logistic regression per bit predicting
    B's bit from the features. The paper's main variant regresses on RBF kernel features of 500
-   anchors (SePH_rnd / SePH_km); this is the linear variant on the features themselves. An item's
+   anchors (SePH_rnd / SePH_km, `kernel_seph`, which maps the features through `feature_map`
+   before the same regression); this is the linear variant on the features themselves. An item's
    code is the sign of the logit, i.e. the more probable bit. The paper can also fuse both
    modalities' probabilities for database items that have both; here, as for every method of the
    comparison, each item is hashed from its own modality.
@@ -47,10 +48,15 @@ class SephLin(CrossModalHasher):
             images, texts, labels = images[rows], texts[rows], labels[rows]
         self.codes = sign_codes(learn_relaxed_codes(semantic_affinities(labels), self.bits, self.alpha,
                                                     self.iterations, rng))
+        # After the codes, so that a variant's own draws leave them as SePH-lin's of the same seed.
+        self._fit_feature_maps(images, texts, rng)
         self.projections = {
-            modality: fit_logistic_bits(features, self.codes, self.regularization)
+            modality: fit_logistic_bits(self.feature_map(modality, features), self.codes, self.regularization)
             for modality, features in (("image", images), ("text", texts))
         }
+
+    def _fit_feature_maps(self, images: np.ndarray, texts: np.ndarray, rng: np.random.Generator) -> None:
+        """Learn what `feature_map` needs from the training rows; nothing for the linear variant."""
 
 
 def semantic_affinities(labels: np.ndarray) -> np.ndarray:

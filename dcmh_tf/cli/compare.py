@@ -37,7 +37,7 @@ def _number_list(kind):
 @click.option("--bits", default="16,32,64", show_default=True, callback=_number_list(int), help="Code lengths.")
 @click.option("--seeds", type=POSITIVE, default=3, show_default=True, help="Seeds 0..N-1 per code length.")
 @click.option("--methods", default="all", show_default=True,
-              help="Comma-separated among cca-itq, cmfh, scm-seq, seph-lin, dcmh, or all.")
+              help="Comma-separated among cca-itq, cmfh, scm-seq, seph-lin, seph-rnd, seph-km, stmh, dcmh, or all.")
 @click.option("--sensitivity-values", default="0.01,0.1,0.5,1,2", show_default=True, callback=_number_list(float),
               help="γ and η values of the sensitivity curves (Figures 6–7); '' skips them.")
 @click.option("--sensitivity-seeds", type=POSITIVE, default=1, show_default=True,
@@ -57,9 +57,9 @@ def _number_list(kind):
 @reports_errors
 def compare(data_path, bits, seeds, methods, sensitivity_values, sensitivity_seeds, figure_bits, epochs, hidden, lr,
             output, runs_dir, progress):
-    """Train DCMH and the baselines (CCA-ITQ, CMFH, SCM-seq, SePH-lin) at each code length and seed on the same
-    split and features; write a MAP table in the layout of the paper's Tables 3–6, precision-recall
-    curves (Figure 2) and DCMH's γ / η sensitivity (Figures 6–7) into OUTPUT.
+    """Train DCMH and the baselines (CCA-ITQ, CMFH, SCM-seq, SePH-lin, SePH-rnd, SePH-km, STMH) at each code
+    length and seed on the same split and features; write a MAP table in the layout of the paper's Tables
+    3–6, precision-recall curves (Figure 2) and DCMH's γ / η sensitivity (Figures 6–7) into OUTPUT.
 
     For many BLAS-heavy baselines on a busy machine, OPENBLAS_NUM_THREADS=1 avoids thread contention.
     """
