@@ -3,10 +3,11 @@
     python scripts/reproduce.py                      # ../shared/data/wikipedia/wikiData.mat -> docs/results/
     python scripts/reproduce.py --seeds 1 --runs-dir /tmp/runs   # any `dcmh-tf compare` option overrides
 
-Trains DCMH (preset `wiki`) and the baselines CCA-ITQ, CMFH and SCM-seq at 16, 32 and 64 bits with
-seeds 0, 1, 2, DCMH at 16 bits for each γ and η in {0.01, 0.1, 0.5, 1, 2} (one seed), and writes
-docs/results/table.md, results.json, pr_curves.png, sensitivity_gamma.png and sensitivity_eta.png.
-It is `dcmh-tf compare` with these defaults; it prints progress and the total time.
+Trains DCMH (preset `wiki`) and every baseline (CCA-ITQ, CMFH, SCM-seq, SePH-lin, SePH-rnd, SePH-km,
+STMH) at 16, 32 and 64 bits with seeds 0, 1, 2, DCMH at 16 bits for each γ and η in
+{0.01, 0.1, 0.5, 1, 2} (seeds 0, 1, 2), and writes docs/results/table.md, results.json,
+pr_curves.png, sensitivity_gamma.png and sensitivity_eta.png. It is `dcmh-tf compare` with these
+defaults; it prints progress and the total time.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ DEFAULTS = [
     "--bits", "16,32,64",
     "--seeds", "3",
     "--sensitivity-values", "0.01,0.1,0.5,1,2",
-    "--sensitivity-seeds", "1",
+    "--sensitivity-seeds", "3",
     "--output", str(ROOT / "docs" / "results"),
 ]
 

@@ -66,6 +66,9 @@ def test_compare_writes_the_table_curves_and_sensitivity_and_reuses_runs(runner,
     table = (output / "table.md").read_text()
     scm = [r["map_t2i"] for r in results["runs"] if r["method"] == "scm-seq"]
     assert f"{np.mean(scm):.4f} ± {np.std(scm, ddof=1):.4f}" in table
+    gamma_one = next(r for r in results["runs"] if r["method"] == "dcmh" and r["gamma"] == 1.0)
+    assert "DCMH at 8 bits against γ (η = 0.01; mean ± sample std over 1 seed)" in table
+    assert f"{gamma_one['map_t2i']:.4f} ± 0.0000 |" in table.split("against γ")[1].split("against η")[0]
     assert sorted(os.listdir(runs)) == ["dcmh-8bits-seed0-gamma0.01-eta0.01", "dcmh-8bits-seed0-gamma0.01-eta1",
                                         "dcmh-8bits-seed0-gamma1-eta0.01", "dcmh-8bits-seed1-gamma0.01-eta0.01"]
 

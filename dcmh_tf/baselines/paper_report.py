@@ -107,20 +107,46 @@ def write_report(results: dict[str, Any], directory) -> list[Path]:
 def _table_document(results: dict[str, Any]) -> str:
     plan, config, split = results["plan"], results["dcmh_config"], results["split"]
     seeds = plan["seeds"]
+    dcmh = (f"DCMH: preset `{plan['preset']}` ({config['epochs']} epochs, hidden {config['hidden']}, "
+            f"{config['optimizer']} lr {config['lr']:g} → {config['lr_end']:g}, batch {config['batch_size']}, "
+            f"γ = {config['gamma']:g}, η = {config['eta']:g}). " if DCMH in plan["methods"] else "")
     return "\n".join([
         f"# MAP of Hamming ranking on {Path(plan['data_path']).name}",
         "",
         f"{split['n_query']} queries, {split['n_database']} database items, {split['n_train']} training pairs; "
         f"mean ± sample standard deviation over {seeds} seed{'s' if seeds > 1 else ''} (0, …, {seeds - 1}). "
-        f"DCMH: preset `{plan['preset']}` ({config['epochs']} epochs, hidden {config['hidden']}, "
-        f"{config['optimizer']} lr {config['lr']:g} → {config['lr_end']:g}, batch {config['batch_size']}, "
-        f"γ = {config['gamma']:g}, η = {config['eta']:g}). Every method sees the same split and the same "
+        f"{dcmh}Every method sees the same split and the same "
         f"z-scored features; every database item is hashed from its own modality.",
         "",
         format_table(results),
+        *_sensitivity_tables(results),
         "",
         _timing(results),
     ])
+
+
+def _sensitivity_tables(results: dict[str, Any]) -> list[str]:
+    """The numbers behind sensitivity_gamma.png and sensitivity_eta.png (the paper's Figures 6–7)."""
+    lines = []
+    for parameter, symbol in (("gamma", "γ"), ("eta", "η")):
+        points = sensitivity_points(results, parameter)
+        if len(points) < 2:
+            continue
+        other = "η" if parameter == "gamma" else "γ"
+        fixed = results["dcmh_config"]["eta" if parameter == "gamma" else "gamma"]
+        seeds = max(len(cell["i2t"]) for cell in points.values())
+        lines += ["", f"DCMH at {results['plan']['figure_bits']} bits against {symbol} ({other} = {fixed:g}; "
+                  f"mean ± sample std over {seeds} seed{'s' if seeds > 1 else ''}):", "",
+                  f"| {symbol} | " + " | ".join(f"{v:g}" for v in points) + " |",
+                  "|---|" + "---:|" * len(points)]
+        for direction, title in DIRECTION_TITLES.items():
+            cells = []
+            for cell in points.values():
+                values = np.asarray(cell[direction])
+                spread = values.std(ddof=1) if len(values) > 1 else 0.0
+                cells.append(f"{values.mean():.4f} ± {spread:.4f}")
+            lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _timing(results: dict[str, Any]) -> str:
@@ -181,7 +207,7 @@ def _plot_sensitivity(results: dict[str, Any], parameter: str, points: dict[floa
     values = list(points)
     for direction in DIRECTION_TITLES:
         maps = [points[v][direction] for v in values]
-        axes.errorbar(values, [np.mean(m) for m in maps], yerr=[np.std(m) for m in maps], marker="o", capsize=3,
+        axes.errorbar(values, [np.mean(m) for m in maps], yerr=[np.std(m, ddof=1) if len(m) > 1 else 0.0 for m in maps], marker="o", capsize=3,
                       label=DIRECTION_TITLES[direction])
     axes.set_xscale("log")
     axes.set_xticks(values, [f"{v:g}" for v in values])
