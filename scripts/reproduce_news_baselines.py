@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -98,7 +99,10 @@ def write_page(work: Path, output: Path, times: dict) -> None:
                 seconds.setdefault(run["method"], []).append(run["seconds"])
         lines.append("Training and encoding time per run (mean over code lengths and seeds): " + ", ".join(
             f"{method} {sum(s) / len(s):.1f} s" for method, s in seconds.items()) + ".")
-        lines.append("")
+        lines += ["", *radius_table(results, news), ""]
+        figure = output.parent / f"news_baselines_{kind}_pr_curves.png"
+        shutil.copyfile(work / f"results-{kind}" / "pr_curves.png", figure)
+        lines += [f"![precision-recall curves, {kind}]({figure.name})", ""]
     lines += ["## Where the CNN features come from", "",
               f"`dcmh-tf datasets features --run RUN` on the DCMH run trained for this page (16 bits, seed 0, "
               f"{extractor['epochs_trained']} epochs; its own MAP I→T {extractor['map_i2t']:.4f}, T→I "
@@ -111,6 +115,29 @@ def write_page(work: Path, output: Path, times: dict) -> None:
               ""]
     output.write_text("\n".join(lines))
     print(f"wrote {output}")
+
+
+def radius_table(results: dict, news: dict) -> list[str]:
+    """Precision / recall / F of hash lookup within Hamming radius 0, 1, 2 (the paper's Table 7) at
+    the figure's code length, seed 0: the first points of each method's PR curve (pr_curves.png);
+    DCMH's from news_results.json."""
+    from dcmh_tf.baselines.comparison import METHOD_TITLES
+
+    bits = results["plan"]["figure_bits"]
+    curves = {**results["pr_curves"], **{"dcmh": news["pr_curves"][str(bits)]["dcmh"]}}
+    header = "| Method | " + " | ".join(f"{d} {m} r≤{r}" for d in ("I→T", "T→I") for r in range(3)
+                                       for m in ("P", "R", "F")) + " |"
+    lines = [f"Hash lookup within Hamming radius 0, 1, 2 at {bits} bits, seed 0 (the layout of Table 7):", "",
+             header, "|---|" + "---:|" * 18]
+    for method in (m for m in METHOD_TITLES if m in curves):
+        cells = []
+        for direction in ("i2t", "t2i"):
+            for r in range(3):
+                precision, recall = curves[method][direction]["precision"][r], curves[method][direction]["recall"][r]
+                f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+                cells += [f"{precision:.3f}", f"{recall:.3f}", f"{f:.3f}"]
+        lines.append(f"| {METHOD_TITLES[method]} | " + " | ".join(cells) + " |")
+    return lines
 
 
 if __name__ == "__main__":
