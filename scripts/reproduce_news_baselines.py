@@ -49,28 +49,29 @@ def main(argv=None) -> None:
     prepared, copy = work / "prepared" / "COLLECTION.mat", work / "prepared" / "COLLECTION.pixels.npy"
     run = work / "runs" / "dcmh-16bits-seed0"
     steps = [
-        (prepared, ["datasets", "prepare", "collection", "--raw", args.raw, "--output", str(prepared.parent),
-                    "--max-words", "2000"]),
-        (copy, ["datasets", "unpack", str(prepared)]),
-        (run / "metrics.json", ["fit", "--dataset", "collection", "--preset", "collection", "--data-path", str(prepared),
-                                "--pixels", str(copy), "--bits", "16", "--seed", "0", "--epochs", str(args.epochs),
-                                "--output", str(run)]),
-        (work / "news-cnn.npz", ["datasets", "features", "--run", str(run), "--output", str(work / "news-cnn.npz")]),
-        (work / "news-handcrafted.npz", ["datasets", "features", str(prepared), "--handcrafted",
-                                         "--output", str(work / "news-handcrafted.npz")]),
-        *[(work / f"results-{kind}" / "results.json",
+        ("prepare", prepared, ["datasets", "prepare", "collection", "--raw", args.raw, "--output", str(prepared.parent),
+                               "--max-words", "2000"]),
+        ("unpack", copy, ["datasets", "unpack", str(prepared)]),
+        ("DCMH run (CNN-F for the features)", run / "metrics.json",
+         ["fit", "--dataset", "collection", "--preset", "collection", "--data-path", str(prepared), "--pixels",
+          str(copy), "--bits", "16", "--seed", "0", "--epochs", str(args.epochs), "--output", str(run)]),
+        ("CNN features", work / "news-cnn.npz",
+         ["datasets", "features", "--run", str(run), "--output", str(work / "news-cnn.npz")]),
+        ("hand-crafted features", work / "news-handcrafted.npz",
+         ["datasets", "features", str(prepared), "--handcrafted", "--output", str(work / "news-handcrafted.npz")]),
+        *[(f"compare on {kind} features", work / f"results-{kind}" / "results.json",
            ["compare", "--data-path", str(work / f"news-{kind}.npz"), "--methods", METHODS, "--bits", "16,32,64",
             "--seeds", str(args.seeds), "--sensitivity-values", "", "--output", str(work / f"results-{kind}")])
           for kind in SETTINGS],
     ]
     times = json.loads((work / "times.json").read_text()) if (work / "times.json").exists() else {}
-    for done, command in ([] if args.report_only else steps):
+    for label, done, command in ([] if args.report_only else steps):
         if done.exists():
             continue
         started = time.perf_counter()
         print("dcmh-tf " + " ".join(command), flush=True)
         subprocess.run(["dcmh-tf", *command, "--no-progress"], check=True)
-        times[" ".join(command[:2])] = round(time.perf_counter() - started, 1)
+        times[label] = round(time.perf_counter() - started, 1)
         (work / "times.json").write_text(json.dumps(times, indent=1) + "\n")
     write_page(work, Path(args.output), times)
 
@@ -82,12 +83,13 @@ def write_page(work: Path, output: Path, times: dict) -> None:
     dcmh_runs = [run for run in news["runs"] if run["method"] == "dcmh"]
     extractor = json.loads((work / "runs" / "dcmh-16bits-seed0" / "metrics.json").read_text())
     lines = ["# Every baseline on the real news photographs: hand-crafted and CNN features", "",
-             f"Written by `python scripts/reproduce_news_baselines.py` ({__doc__.splitlines()[0][:-1].lower()}). "
+             "Written by `python scripts/reproduce_news_baselines.py`; what it shows: [results](../results.md). "
              f"The collection's own split: {news['split']['n_query']} queries, {news['split']['n_database']} "
              f"database items = training pairs; texts: {news['plan']['max_words']} character n-gram tokens; 10 "
              f"labels. Each table is `dcmh-tf compare` on one features file; the DCMH row (CNN-F from raw "
-             f"pixels, end to end, preset `collection`, 15 epochs) is docs/results/news.md's, on the same split "
-             f"and texts, added for comparison (seeds per cell there: 2/2/1).", ""]
+             f"pixels, end to end, preset `collection`, 15 epochs) is [news.md](news.md)'s, on the same split "
+             f"and texts, added for comparison (seeds per cell there: 2/2/1; its hash lookup is 0 within radius 2 "
+             f"in news.md too: recall 0 there means that no query's code lies within 2 bits of a relevant item's code).", ""]
     for kind, title in SETTINGS.items():
         results = json.loads((work / f"results-{kind}" / "results.json").read_text())
         config = results["dcmh_config"]  # so that the table takes DCMH's rows as its main runs
@@ -111,7 +113,8 @@ def write_page(work: Path, output: Path, times: dict) -> None:
               "`--pretrained imagenet-vgg-f.mat` the same command gives those (tested on a synthetic file of "
               "the real layout only). So this table measures features of a net that saw 1,695 pictures, "
               "not ImageNet's 1.2 million.", "",
-              "Times of the steps (s): " + ", ".join(f"`{step}` {seconds}" for step, seconds in times.items()) + ".",
+              "Times of the steps on the 2-core machine (s): " + ", ".join(f"{step} {seconds}" for step, seconds
+                                                                        in times.items()) + ".",
               ""]
     output.write_text("\n".join(lines))
     print(f"wrote {output}")
