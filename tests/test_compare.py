@@ -87,7 +87,34 @@ def test_compare_writes_the_table_curves_and_sensitivity_and_reuses_runs(runner,
     assert "holds a DCMH run of another configuration (differs in epochs)" in refused.output
 
 
+def test_baseline_options_reach_the_baseline_and_the_report(runner, features_file, tmp_path):
+    from dcmh_tf.cli.compare import parse_baseline_options
+
+    assert parse_baseline_options(("stmh.iterations=3", "stmh.lam=0.25", "seph-rnd.anchors=7",
+                                   "stmh.hash_functions=regression", "x.flag=True")) == {
+        "stmh": {"iterations": 3, "lam": 0.25, "hash_functions": "regression"}, "seph-rnd": {"anchors": 7},
+        "x": {"flag": True}}
+    maps = {}
+    for name, extra in (("default", []), ("regression", ["--baseline-option", "stmh.hash_functions=regression"])):
+        output = tmp_path / name
+        result = runner.invoke(main, ["compare", "--data-path", str(features_file), "--methods", "stmh", "--bits", "4",
+                                      "--figure-bits", "4", "--seeds", "1", "--sensitivity-values", "",
+                                      "--output", str(output), "--no-progress", *extra])
+        assert result.exit_code == 0, result.output
+        results = json.loads((output / "results.json").read_text())
+        maps[name] = [(r["map_i2t"], r["map_t2i"]) for r in results["runs"]]
+    assert results["plan"]["baseline_options"] == {"stmh": {"hash_functions": "regression"}}
+    assert "STMH: hash_functions = regression." in (tmp_path / "regression" / "table.md").read_text()
+    assert "hash_functions" not in (tmp_path / "default" / "table.md").read_text()
+    # the option changes STMH's hash functions, not its training codes: the scores differ
+    assert maps["regression"] != maps["default"]
+
+
 @pytest.mark.parametrize("options, message", [
+    (["--methods", "stmh", "--baseline-option", "stmh.foo=1"], "stmh: unknown option foo; its options are"),
+    (["--methods", "stmh", "--baseline-option", "cmfh.lam=1"], "baseline options for 'cmfh': expected a baseline"),
+    (["--methods", "stmh", "--baseline-option", "stmh"], "expected METHOD.NAME=VALUE"),
+    (["--methods", "stmh", "--baseline-option", "stmh.hash_functions=x"], "hash_functions must be one of"),
     (["--bits", "16,x"], "expected comma-separated int values"),
     (["--bits", "16", "--figure-bits", "32"], "figure_bits 32 must be one of the code lengths [16]"),
     (["--methods", "cca,dcmh"], "methods: expected some of cca-itq"),

@@ -32,11 +32,31 @@ BASELINES: dict[str, type[CrossModalHasher]] = {
 
 def make_baseline(name: str, bits: int, seed: int = 0, **options) -> CrossModalHasher:
     """An unfitted baseline by its registry name (see `BASELINES`), with the paper's defaults
-    unless `options` override them."""
+    unless `options` override them (an unknown option is refused, naming the known ones)."""
     if name not in BASELINES:
         raise ConfigError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}.")
+    unknown = sorted(set(options) - set(baseline_options(name)))
+    if unknown:
+        raise ConfigError(f"{name}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                          f"its options are {', '.join(baseline_options(name)) or 'none'}.")
     return BASELINES[name](bits, seed=seed, **options)
 
 
-__all__ = ["BASELINES", "CrossModalHasher", "make_baseline", "zscore_columns", "CcaItq", "Cmfh", "ScmSeq", "SephKm",
+def baseline_options(name: str) -> dict[str, object]:
+    """{option: default} of the baseline `name`: the keyword arguments of its class and of the
+    classes it passes its other options on to (kernel SePH takes SePH-lin's)."""
+    import inspect
+
+    defaults: dict[str, object] = {}
+    for cls in BASELINES[name].__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        for parameter in inspect.signature(vars(cls)["__init__"]).parameters.values():
+            if parameter.name not in ("self", "bits", "seed") and parameter.kind in (
+                    parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+                defaults.setdefault(parameter.name, parameter.default)
+    return defaults
+
+
+__all__ = ["BASELINES", "CrossModalHasher", "baseline_options", "make_baseline", "zscore_columns", "CcaItq", "Cmfh", "ScmSeq", "SephKm",
            "SephLin", "SephRnd", "Stmh"]

@@ -50,6 +50,7 @@ class ComparisonPlan:
     sensitivity_seeds: int = 1
     preset: str = "wiki"
     dcmh_overrides: dict[str, Any] = field(default_factory=dict)
+    baseline_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> options of its class
 
     def validate(self) -> "ComparisonPlan":
         unknown = [m for m in self.methods if m not in METHOD_TITLES or (m != DCMH and m not in BASELINES)]
@@ -65,6 +66,11 @@ class ComparisonPlan:
                 raise ConfigError(f"{name}: expected at least 1, received {getattr(self, name)}.")
         if any(not v > 0 for v in self.sensitivity_values):  # they are plotted on a log scale
             raise ConfigError(f"sensitivity values: expected numbers > 0, received {list(self.sensitivity_values)}.")
+        for method, options in self.baseline_options.items():
+            if method not in self.methods or method == DCMH:
+                raise ConfigError(f"baseline options for {method!r}: expected a baseline among the methods compared "
+                                  f"({', '.join(m for m in self.methods if m != DCMH) or 'none'}).")
+            make_baseline(method, self.bits[0], **options)  # refuses unknown options and bad values now, not mid-run
         return self
 
     def dcmh_config(self, bits: int, seed: int, **changes):
@@ -128,7 +134,8 @@ def _run_jobs(plan: ComparisonPlan, runs_dir: Path, progress: bool, echo: Callab
                 baseline_inputs[seed] = (zscore_columns(data.images, split.train),
                                          zscore_columns(data.texts, split.train))
             images, texts = baseline_inputs[seed]
-            codes = _baseline_codes(method, bits, seed, images, texts, labels, split)
+            codes = _baseline_codes(method, bits, seed, images, texts, labels, split,
+                                    plan.baseline_options.get(method, {}))
         seconds = time.perf_counter() - job_started
         scores = {f"map_{d}": mean_average_precision(codes["query", q], codes["database", b], labels[split.query],
                                                      labels[split.database]) for d, (q, b) in DIRECTIONS.items()}
@@ -172,8 +179,8 @@ def _run_name(bits: int, seed: int, gamma: float, eta: float) -> str:
 
 
 def _baseline_codes(method: str, bits: int, seed: int, images: np.ndarray, texts: np.ndarray, labels: np.ndarray,
-                    split) -> dict[tuple[str, str], np.ndarray]:
-    hasher = make_baseline(method, bits, seed=seed).fit(images[split.train], texts[split.train], labels[split.train])
+                    split, options: dict[str, Any]) -> dict[tuple[str, str], np.ndarray]:
+    hasher = make_baseline(method, bits, seed=seed, **options).fit(images[split.train], texts[split.train], labels[split.train])
     return {(part, modality): encode(features[rows])
             for part, rows in (("query", split.query), ("database", split.database))
             for modality, encode, features in (("image", hasher.encode_images, images), ("text", hasher.encode_texts, texts))}

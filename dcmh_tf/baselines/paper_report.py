@@ -116,7 +116,9 @@ def _table_document(results: dict[str, Any]) -> str:
         f"{split['n_query']} queries, {split['n_database']} database items, {split['n_train']} training pairs; "
         f"mean ± sample standard deviation over {seeds} seed{'s' if seeds > 1 else ''} (0, …, {seeds - 1}). "
         f"{dcmh}Every method sees the same split and the same "
-        f"z-scored features; every database item is hashed from its own modality.",
+        f"z-scored features; every database item is hashed from its own modality."
+        + "".join(f" {METHOD_TITLES[method]}: " + ", ".join(f"{k} = {v}" for k, v in options.items()) + "."
+                  for method, options in plan.get("baseline_options", {}).items() if options),
         "",
         format_table(results),
         *_sensitivity_tables(results),

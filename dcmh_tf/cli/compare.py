@@ -48,6 +48,9 @@ def _number_list(kind):
 @click.option("--hidden", type=POSITIVE, default=None, help="DCMH hidden width [default: the wiki preset's].")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="DCMH first learning rate (the preset's end/start ratio is kept).")
+@click.option("--baseline-option", "baseline_options", multiple=True, metavar="METHOD.NAME=VALUE",
+              help="An option of one baseline's class instead of its default, e.g. stmh.hash_functions=regression "
+                   "or seph-rnd.anchors=1000; repeatable.")
 @click.option("--output", "-o", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Folder of table.md, results.json and the PNG figures.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
@@ -56,7 +59,7 @@ def _number_list(kind):
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on a terminal.")
 @reports_errors
 def compare(data_path, bits, seeds, methods, sensitivity_values, sensitivity_seeds, figure_bits, epochs, hidden, lr,
-            output, runs_dir, progress):
+            baseline_options, output, runs_dir, progress):
     """Train DCMH and the baselines (CCA-ITQ, CMFH, SCM-seq, SePH-lin, SePH-rnd, SePH-km, STMH) at each code
     length and seed on the same split and features; write a MAP table in the layout of the paper's Tables
     3–6, precision-recall curves (Figure 2) and DCMH's γ / η sensitivity (Figures 6–7) into OUTPUT.
@@ -79,6 +82,7 @@ def compare(data_path, bits, seeds, methods, sensitivity_values, sensitivity_see
         data_path=data_path, bits=bits, seeds=seeds, methods=chosen, figure_bits=figure_bits,
         sensitivity_values=sensitivity_values or (), sensitivity_seeds=sensitivity_seeds,
         dcmh_overrides={k: v for k, v in overrides.items() if v is not None},
+        baseline_options=parse_baseline_options(baseline_options),
     )
     try:
         plan.validate()
@@ -96,3 +100,28 @@ def compare(data_path, bits, seeds, methods, sensitivity_values, sensitivity_see
         click.echo(f"wrote {path}")
     click.echo(format_table(results))
     click.echo(f"total time {time.perf_counter() - started:.0f} s")
+
+
+def parse_baseline_options(values: tuple[str, ...]) -> dict[str, dict]:
+    """{method: {name: value}} from `--baseline-option METHOD.NAME=VALUE` values; a value reads as an
+    integer, a number, true / false, or else stays text."""
+    options: dict[str, dict] = {}
+    for text in values:
+        key, equals, value = text.partition("=")
+        method, dot, name = key.strip().partition(".")
+        if not (equals and dot and method and name):
+            raise click.BadParameter(f"expected METHOD.NAME=VALUE such as stmh.hash_functions=regression, received "
+                                     f"{text!r}.", param_hint="--baseline-option")
+        options.setdefault(method, {})[name.strip()] = _option_value(value.strip())
+    return options
+
+
+def _option_value(text: str):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
