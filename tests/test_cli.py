@@ -36,7 +36,7 @@ def test_resume_on_a_folder_that_is_not_a_run(runner, tmp_path):
 def test_resume_with_other_options_is_a_usage_error(runner, tmp_path):
     result = runner.invoke(main, ["fit", "--resume", str(tmp_path), "--bits", "32"])
     assert result.exit_code == 2
-    assert "drop --bits (only --epochs may change)" in result.output
+    assert "drop --bits (only --epochs, --pixels and --readers may change)" in result.output
 
 
 def test_fit_prints_map_and_run_directory_then_evaluate_json(runner, tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -106,6 +107,20 @@ def test_unpack_then_fit_with_pixels_trains_the_same_run(nuswide, tmp_path):
         assert result.exit_code == 0, result.output
         runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())
     assert (runs["copy"]["map_i2t"], runs["copy"]["map_t2i"]) == (runs["file"]["map_i2t"], runs["file"]["map_t2i"])
+    # a run started on the file may go on from the copy: the same batches, so it ends as if resumed from the file
+    assert runner.invoke(main, [*common, "--epochs", "1", "--output", str(tmp_path / "half")]).exit_code == 0
+    shutil.copytree(tmp_path / "half", tmp_path / "half-copy")
+    resumed = {}
+    for name, extra in (("half", []), ("half-copy", ["--pixels", str(copy)])):
+        result = runner.invoke(main, ["fit", "--resume", str(tmp_path / name), "--epochs", "2", "--no-progress", *extra])
+        assert result.exit_code == 0, result.output
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        resumed[name] = (metrics["map_i2t"], metrics["map_t2i"])
+    assert resumed["half"] == resumed["half-copy"]
+    assert json.loads((tmp_path / "half-copy" / "config.json").read_text())["pixels"] == str(copy)
+    assert json.loads((tmp_path / "half" / "config.json").read_text())["pixels"] is None
+    result = runner.invoke(main, ["fit", "--resume", str(tmp_path / "half"), "--pixels", str(copy), "--readers", "2"])
+    assert result.exit_code == 2 and "Drop --readers" in result.output
     # and the pictures did come from the copy: blank it, and the same run learns something else
     blank = np.load(copy, mmap_mode="r+")
     blank[:] = 0

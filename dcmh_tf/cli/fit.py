@@ -33,6 +33,10 @@ OVERRIDES = {
 }
 
 
+# how a run reads its pictures, not what it reads (the same batches either way): a resumed run may change them
+READING_OPTIONS = ("pixels", "readers")
+
+
 @main.command()
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="Starting configuration: 'paper' is the paper's setting, 'demo' trains in minutes on CPU, 'wiki' "
@@ -66,7 +70,8 @@ OVERRIDES = {
 @click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
               help="Run directory to create [default: runs/<dataset>-<bits>b-<time>].")
 @click.option("--resume", type=click.Path(), default=None,
-              help="Continue the run in this directory from its last complete epoch (only --epochs may change).")
+              help="Continue the run in this directory from its last complete epoch (only --epochs, --pixels and "
+                   "--readers may change).")
 @click.option("--bits", type=click.IntRange(min=1, max=MAX_BITS), default=None, help="Code length c.")
 @click.option("--epochs", type=POSITIVE, default=None, help="Outer iterations of Algorithm 1.")
 @click.option("--batch-size", type=POSITIVE, default=None, help="Mini-batch size of both phases.")
@@ -129,15 +134,21 @@ def fit(preset, output, resume, progress, **options):
     if preset is None:
         preset = "wiki" if given.get("dataset") == "features" else "demo"
     if resume is not None:
-        extra = sorted(set(given) - {"epochs"})
+        extra = sorted(set(given) - {"epochs", *READING_OPTIONS})
         if extra or output is not None:
             names = ", ".join("--" + key.replace("_", "-") for key in extra + (["output"] if output else []))
             raise click.UsageError(f"--resume continues a run with its saved configuration; drop {names} "
-                                   "(only --epochs may change).")
+                                   "(only --epochs, --pixels and --readers may change).")
         try:
             config = RunDirectory.open(resume).resumed_config(given.get("epochs"))
         except ConfigError as error:  # --epochs below the epochs done: a bad option (exit 2)
             raise click.BadParameter(str(error), param_hint="--epochs") from None
+        reading = {key: given[key] for key in READING_OPTIONS if key in given}
+        if reading:  # how the pictures are read, not which: the same batches, so a resumed run may change it
+            try:
+                config = config.replace(**reading)
+            except ConfigError as error:
+                raise click.UsageError(str(error)) from None
         output = resume
     else:
         overrides = {OVERRIDES[key]: value for key, value in given.items()}

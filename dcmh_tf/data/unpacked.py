@@ -91,33 +91,33 @@ def open_unpacked(path: Path, original: PixelStack, source: Path) -> PixelStack:
     path = Path(path)
     unpack = f"dcmh-tf datasets unpack {source} --output {path}"
     if not path.is_file():
-        raise DataError(f"--pixels {path}: no such file; make the copy with `{unpack}`.")
+        raise DataError(f"the unpacked copy {path} (--pixels): no such file; make the copy with `{unpack}`.")
     try:
         record = json.loads(sidecar_path(path).read_text())
     except FileNotFoundError:
-        raise DataError(f"--pixels {path}: its record {sidecar_path(path).name} is missing, so it cannot be "
+        raise DataError(f"the unpacked copy {path} (--pixels): its record {sidecar_path(path).name} is missing, so it cannot be "
                         f"checked against {source}; make the copy again with `{unpack}`.") from None
     except (OSError, ValueError) as error:
-        raise DataError(f"--pixels {path}: its record {sidecar_path(path).name} is unreadable ({error}); "
+        raise DataError(f"the unpacked copy {path} (--pixels): its record {sidecar_path(path).name} is unreadable ({error}); "
                         f"make the copy again with `{unpack}`.") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise DataError(f"--pixels {path}: {sidecar_path(path).name} is not the record of an unpacked copy; "
+        raise DataError(f"the unpacked copy {path} (--pixels): {sidecar_path(path).name} is not the record of an unpacked copy; "
                         f"make the copy with `{unpack}`.")
     now = source_identity(source)
     made_from = record.get("source", {})
     if made_from.get("path") != now["path"]:
-        raise DataError(f"--pixels {path}: this copy was made from {made_from.get('path')}, not from {now['path']}; "
+        raise DataError(f"the unpacked copy {path} (--pixels): this copy was made from {made_from.get('path')}, not from {now['path']}; "
                         f"give the copy of this file, or make one with `{unpack}`.")
     if (made_from.get("size"), made_from.get("mtime_ns")) != (now["size"], now["mtime_ns"]):
-        raise DataError(f"--pixels {path}: {source} has changed since the copy was made (size or modification "
+        raise DataError(f"the unpacked copy {path} (--pixels): {source} has changed since the copy was made (size or modification "
                         f"time differ); make the copy again with `{unpack}`.")
     try:
         pixels = np.load(path, mmap_mode="r")
     except (OSError, ValueError) as error:
-        raise DataError(f"--pixels {path}: not a readable .npy file ({error}); make the copy again with "
+        raise DataError(f"the unpacked copy {path} (--pixels): not a readable .npy file ({error}); make the copy again with "
                         f"`{unpack}`.") from None
     if pixels.dtype != np.uint8 or tuple(pixels.shape) != tuple(original.shape):
-        raise DataError(f"--pixels {path}: expected uint8 pictures of shape {tuple(original.shape)} (those of "
+        raise DataError(f"the unpacked copy {path} (--pixels): expected uint8 pictures of shape {tuple(original.shape)} (those of "
                         f"{source}), received {pixels.dtype} {tuple(pixels.shape)}; the copy is damaged or of "
                         f"another array: make it again with `{unpack}`.")
     return PixelStack(pixels, (0, 1, 2, 3), output_size=original.output_size, name=f"{path} (unpacked {original.name})")
