@@ -134,3 +134,21 @@ def test_unpack_then_fit_with_pixels_trains_the_same_run(nuswide, tmp_path):
                                   str(tmp_path / "nowhere" / "c.npy"), "--no-progress"])
     assert result.exit_code == 1 and "does not exist; create it first" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_real_news_photographs_through_the_copy(shared_data, tmp_path):
+    """2,192 real photographs, prepared at 64×64: the unpacked copy holds every picture of the file."""
+    from dcmh_tf.data.prepare import prepare_dataset
+    from dcmh_tf.data.releases import COLLECTION, load_release
+
+    news = shared_data / "web_news"
+    record = prepare_dataset("collection", news, tmp_path, options={"max_words": 500}, image_size=64, workers=2,
+                             progress=False, warn=lambda message: None)
+    source = tmp_path / record["file"]
+    data = load_release(COLLECTION, source)
+    copy = unpack_pixels(data.images, source, "images", tmp_path / "news.npy")
+    unpacked = open_unpacked(copy, data.images, source)
+    assert unpacked.shape == data.images.shape == (2192, 64, 64, 3)
+    rows = np.arange(len(data))
+    np.testing.assert_array_equal(unpacked[rows], data.images[rows])
+    assert np.asarray(unpacked[rows]).std() > 10  # photographs, not a blank file
