@@ -57,15 +57,83 @@ def extract_features(model: keras.Model, images, rows: np.ndarray, *, batch_size
     return encode(model, images, np.asarray(rows), batch_size, progress, description="CNN features").astype(np.float32)
 
 
-def write_features_file(path: Path, features: np.ndarray, data: PairedData, split: Split) -> dict[str, int]:
-    """Save the features of every item (`features` (n, d), row i = item i) with the texts and
-    labels of `data` as a features file: database rows as the training set, queries as the test
-    set. Returns the sizes written."""
+def make_features_file(output: Path, *, run: Path | None = None, pretrained: Path | None = None,
+                       handcrafted: bool = False, data_path: str | None = None, dataset: str | None = None,
+                       layer: str = "full7", seed: int = 0, n_query: int | None = None, n_train: int | None = None,
+                       pixels: str | None = None, words: int = 256, batch_size: int = 64, progress: bool = False,
+                       note=lambda message: None) -> dict:
+    """Write the features file `output` of a picture dataset with one extractor: the CNN-F of the
+    DCMH `run` (on the run's dataset and split), a CNN-F of the ImageNet weights `pretrained`, or
+    `handcrafted` features (both on the dataset at `data_path` with its protocol split). Returns
+    what was written: {"pictures", "dimensions", "database", "query", "train", "source", "layer"}."""
+    from dcmh_tf.config import resolve_config
+    from dcmh_tf.data.loading import load_dataset, make_split
+
+    check_output_path(output)
+    if (run is not None) + (pretrained is not None) + bool(handcrafted) != 1:
+        raise ConfigError("give one extractor: --run RUN (a trained DCMH run), --pretrained imagenet-vgg-f.mat "
+                          "or --handcrafted.")
+    split, model = None, None
+    if run is not None:
+        if dataset or n_query or n_train or data_path:
+            raise ConfigError("with --run the dataset and split are the run's: drop PATH, --dataset, --n-query and "
+                              "--n-train.")
+        from dcmh_tf.run_directory import RunDirectory
+
+        directory = RunDirectory.open(run)
+        if directory.config.image_encoder != "cnnf":
+            raise DataError(f"{run} was trained on pre-extracted image features (image encoder "
+                            f"{directory.config.image_encoder!r}); CNN features need a run trained on pictures.")
+        config = directory.config.replace(pixels=pixels or directory.config.pixels, readers=1)
+        image_encoder, _, epochs = directory.restore_encoders()
+        model = feature_model(image_encoder, layer)
+        split = directory.load_split()
+        source = f"the image net of the DCMH run {run} (epoch {epochs}), trained on its {len(split.train)} pairs"
+    else:
+        option = "--pretrained" if pretrained is not None else "--handcrafted"
+        if data_path is None:
+            raise ConfigError(f"with {option} give the dataset's PATH.")
+        from dcmh_tf.data.info import detect_dataset
+
+        config = resolve_config("paper", dataset=dataset or detect_dataset(data_path), data_path=data_path,
+                                image_size=224, seed=seed, n_query=n_query, n_train=n_train, pixels=pixels)
+        if pretrained is not None:
+            cnnf, notes = pretrained_cnnf(Path(pretrained))
+            for line in notes:
+                note(line)
+            model = feature_model(cnnf, layer)
+            source = f"a CNN-F of the ImageNet weights {pretrained}"
+        else:
+            layer, source = "hand-crafted", "HOG, HSV histogram and SIFT visual words of the training pictures"
+    data = load_dataset(config)
+    if data.image_kind != "pixels":
+        raise DataError(f"{config.data_path} holds pre-extracted image features, not pictures.")
+    split = split or make_split(config, data)
+    if model is None:
+        from dcmh_tf.data.picture_features import picture_features
+
+        values = picture_features(data.images, split.train, words=words, seed=seed, progress=progress)
+    else:
+        values = extract_features(model, data.images, np.arange(len(data)), batch_size=batch_size, progress=progress)
+    sizes = write_features_file(Path(output), values, data, split)
+    return {**sizes, "pictures": len(data), "train": len(split.train), "source": source, "layer": layer}
+
+
+def check_output_path(path) -> None:
+    """Refuse, before any work, an output that is not a .npz in an existing folder."""
     path = Path(path)
     if path.suffix != ".npz":
         raise DataError(f"--output: expected a path ending in .npz, received {str(path)!r}.")
     if not path.parent.is_dir():
         raise DataError(f"--output: the folder {str(path.parent)!r} does not exist; create it first.")
+
+
+def write_features_file(path: Path, features: np.ndarray, data: PairedData, split: Split) -> dict[str, int]:
+    """Save the features of every item (`features` (n, d), row i = item i) with the texts and
+    labels of `data` as a features file: database rows as the training set, queries as the test
+    set. Returns the sizes written."""
+    check_output_path(path)
+    path = Path(path)
     texts, labels = np.asarray(data.texts, np.float32), np.asarray(data.labels, np.uint8)
     database, query = np.asarray(split.database), np.asarray(split.query)
     np.savez(path, I_tr=features[database], T_tr=texts[database], L_tr=labels[database],

@@ -260,7 +260,8 @@ def unpack(path, output, dataset, images_key, progress):
               help="With --pretrained / --handcrafted: the reader of PATH [default: detected].")
 @click.option("--layer", type=click.Choice(["full6", "full7"]), default="full7", show_default=True,
               help="The layer whose activations (after ReLU) are the features; the paper uses full7.")
-@click.option("--seed", type=int, default=0, show_default=True, help="With --pretrained / --handcrafted: seed of the protocol split (and of the visual words).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="With --pretrained / --handcrafted: seed of the protocol split (and of the visual words).")
 @click.option("--n-query", type=click.IntRange(1), default=None, help="With PATH: queries [default: protocol].")
 @click.option("--n-train", type=click.IntRange(1), default=None, help="With PATH: training pairs [default: protocol].")
 @click.option("--pixels", type=click.Path(dir_okay=False), default=None,
@@ -275,66 +276,25 @@ def features(path, run_path, pretrained, handcrafted, words, output, dataset, la
     activations of a CNN-F, from a trained DCMH run (--run: its dataset and split) or from ImageNet
     weights (--pretrained, on the dataset in PATH with the protocol split); or hand-crafted
     features (--handcrafted)."""
-    import dataclasses
     import time
-    from pathlib import Path
 
-    import numpy as np
+    from dcmh_tf.errors import ConfigError
 
-    if (run_path is not None) + (pretrained is not None) + handcrafted != 1:
-        raise click.UsageError("give one extractor: --run RUN (a trained DCMH run), --pretrained imagenet-vgg-f.mat "
-                               "or --handcrafted.")
     started = time.perf_counter()
     import_tensorflow()
-    from dcmh_tf.cnn_features import extract_features, feature_model, pretrained_cnnf, write_features_file
-    from dcmh_tf.config import resolve_config
-    from dcmh_tf.data.loading import load_dataset, make_split
-    if run_path is not None:
-        if dataset or n_query or n_train or path:
-            raise click.UsageError("with --run the dataset and split are the run's: drop PATH, --dataset, "
-                                   "--n-query and --n-train.")
-        from dcmh_tf.run_directory import RunDirectory
+    from dcmh_tf.cnn_features import make_features_file
 
-        run = RunDirectory.open(run_path)
-        if run.config.image_encoder != "cnnf":
-            raise click.ClickException(f"{run_path} was trained on pre-extracted image features (image encoder "
-                                       f"{run.config.image_encoder!r}); CNN features need a run trained on pictures.")
-        config = dataclasses.replace(run.config, pixels=pixels or run.config.pixels, readers=1)
-        image_encoder, _, epochs = run.restore_encoders()
-        model = feature_model(image_encoder, layer)
-        split = run.load_split()
-        source = f"the image net of the DCMH run {run_path} (epoch {epochs}), trained on its {len(split.train)} pairs"
-    else:
-        if path is None:
-            raise click.UsageError(f"with --{'pretrained' if pretrained else 'handcrafted'} give the dataset's PATH.")
-        from dcmh_tf.data.info import detect_dataset
-
-        dataset = dataset or detect_dataset(path)
-        config = resolve_config("paper", dataset=dataset, data_path=path, image_size=224, seed=seed, n_query=n_query,
-                                n_train=n_train, pixels=pixels)
-        split, model = None, None
-        if pretrained:
-            cnnf, notes = pretrained_cnnf(Path(pretrained))
-            for note in notes:
-                click.echo(f"Note: {note}", err=True)
-            model = feature_model(cnnf, layer)
-            source = f"a CNN-F of the ImageNet weights {pretrained}"
-        else:
-            layer, source = "hand-crafted", "HOG, HSV histogram and SIFT visual words of the training pictures"
-    data = load_dataset(config)
-    if data.image_kind != "pixels":
-        raise click.ClickException(f"{config.data_path} holds pre-extracted image features, not pictures.")
-    split = split or make_split(config, data)
-    if model is None:
-        from dcmh_tf.data.picture_features import picture_features
-
-        values = picture_features(data.images, split.train, words=words, seed=seed, progress=progress)
-    else:
-        values = extract_features(model, data.images, np.arange(len(data)), batch_size=batch_size, progress=progress)
-    sizes = write_features_file(Path(output), values, data, split)
-    click.echo(f"{layer} features of {len(data)} pictures ({sizes['dimensions']}-d) from {source}: {output} "
-               f"({sizes['database']} database, {sizes['query']} queries) in {time.perf_counter() - started:.0f} s")
-    if len(split.train) < len(split.database):
-        click.echo(f"Warning: the file's training set is the whole database ({sizes['database']} items): baselines "
-                   f"trained on it see more pairs than the split's {len(split.train)} training pairs.", err=True)
+    try:
+        written = make_features_file(
+            output, run=run_path, pretrained=pretrained, handcrafted=handcrafted, data_path=path, dataset=dataset,
+            layer=layer, seed=seed, n_query=n_query, n_train=n_train, pixels=pixels, words=words,
+            batch_size=batch_size, progress=progress, note=lambda line: click.echo(f"Note: {line}", err=True))
+    except ConfigError as error:  # options that do not go together: a usage error (exit 2)
+        raise click.UsageError(str(error)) from None
+    click.echo(f"{written['layer']} features of {written['pictures']} pictures ({written['dimensions']}-d) from "
+               f"{written['source']}: {output} ({written['database']} database, {written['query']} queries) in "
+               f"{time.perf_counter() - started:.0f} s")
+    if written["train"] < written["database"]:
+        click.echo(f"Warning: the file's training set is the whole database ({written['database']} items): baselines "
+                   f"trained on it see more pairs than the split's {written['train']} training pairs.", err=True)
     click.echo(f"  compare: dcmh-tf compare --data-path {output} --methods all")
