@@ -103,3 +103,17 @@ def test_fit_on_a_release_resizes_the_pictures(runner, flickr, tmp_path):
                                   *TINY])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "run" / "inputs.json").read_text())["image_size"] == 64
+
+
+def test_a_run_keeps_absolute_data_paths_so_later_commands_work_from_anywhere(runner, flickr, tmp_path, monkeypatch):
+    monkeypatch.chdir(flickr.parent)
+    result = runner.invoke(main, ["fit", "--dataset", "mirflickr25k", "--data-path", flickr.name, "--n-query", "6",
+                                  "--n-train", "12", "--image-size", "64", "--output", str(tmp_path / "run"), *TINY])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data_path"] == str(flickr)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(main, ["evaluate", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "\"map_i2t\"" in result.output

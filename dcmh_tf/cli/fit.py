@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -35,6 +36,8 @@ OVERRIDES = {
 
 # how a run reads its pictures, not what it reads (the same batches either way): a resumed run may change them
 READING_OPTIONS = ("pixels", "readers")
+# files a run reads again later (evaluate, encode, export, a resume): kept as absolute paths
+PATH_OPTIONS = ("data_path", "pixels")
 
 
 @main.command()
@@ -125,6 +128,9 @@ def fit(preset, output, resume, progress, **options):
     from dcmh_tf.run_directory import RunDirectory
 
     given = {key: value for key, value in options.items() if value is not None}
+    for key in PATH_OPTIONS:  # the run keeps them in config.json: later commands may run from another folder
+        if key in given:
+            given[key] = str(Path(given[key]).absolute())
     if (given.get("keep_best") or given.get("patience")) and not given.get("eval_every"):
         raise click.UsageError("--keep-best and --patience choose among the evaluations of --eval-every; "
                                "add --eval-every K.")

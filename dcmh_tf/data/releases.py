@@ -67,7 +67,7 @@ NUS_WIDE = Release(
 # Your own pictures and texts, prepared by `dcmh-tf datasets prepare collection` (its own split, in
 # <stem>.split.txt, is kept: queries = test, database = training set = train).
 COLLECTION = Release(
-    name="collection", title="a prepared collection", combined_files=("COLLECTION.mat",), part_prefixes=(),
+    name="collection", title="prepared collection", combined_files=("COLLECTION.mat",), part_prefixes=(),
     pairs=(), text_dim=0, n_labels=(), n_query=0, n_train=0,
     source="your own collection, prepared by `dcmh-tf datasets prepare collection`",
 )
