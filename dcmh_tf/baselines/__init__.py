@@ -35,10 +35,11 @@ def make_baseline(name: str, bits: int, seed: int = 0, **options) -> CrossModalH
     unless `options` override them (an unknown option is refused, naming the known ones)."""
     if name not in BASELINES:
         raise ConfigError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}.")
-    unknown = sorted(set(options) - set(baseline_options(name)))
+    known = baseline_options(name)
+    unknown = sorted(set(options) - set(known))
     if unknown:
         raise ConfigError(f"{name}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                          f"its options are {', '.join(baseline_options(name)) or 'none'}.")
+                          f"its options are {', '.join(known) or 'none'}.")
     return BASELINES[name](bits, seed=seed, **options)
 
 
@@ -58,5 +59,5 @@ def baseline_options(name: str) -> dict[str, object]:
     return defaults
 
 
-__all__ = ["BASELINES", "CrossModalHasher", "baseline_options", "make_baseline", "zscore_columns", "CcaItq", "Cmfh", "ScmSeq", "SephKm",
-           "SephLin", "SephRnd", "Stmh"]
+__all__ = ["BASELINES", "CrossModalHasher", "baseline_options", "make_baseline", "zscore_columns", "CcaItq", "Cmfh",
+           "ScmSeq", "SephKm", "SephLin", "SephRnd", "Stmh"]

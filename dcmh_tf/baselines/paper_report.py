@@ -31,8 +31,14 @@ def summarize(results: dict[str, Any]) -> dict[str, dict[tuple[str, int], tuple[
     for run in table_runs(results):
         for direction in DIRECTION_TITLES:
             values.setdefault(run["method"], {}).setdefault((direction, run["bits"]), []).append(run[f"map_{direction}"])
-    return {method: {key: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v))
-                     for key, v in cells.items()} for method, cells in values.items()}
+    return {method: {key: (float(np.mean(v)), sample_std(v), len(v)) for key, v in cells.items()}
+            for method, cells in values.items()}
+
+
+def sample_std(values) -> float:
+    """The sample standard deviation of `values` (ddof 1), 0 for a single value: the spread of the
+    tables and error bars over seeds."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -144,9 +150,7 @@ def _sensitivity_tables(results: dict[str, Any]) -> list[str]:
         for direction, title in DIRECTION_TITLES.items():
             cells = []
             for cell in points.values():
-                values = np.asarray(cell[direction])
-                spread = values.std(ddof=1) if len(values) > 1 else 0.0
-                cells.append(f"{values.mean():.4f} ± {spread:.4f}")
+                cells.append(f"{np.mean(cell[direction]):.4f} ± {sample_std(cell[direction]):.4f}")
             lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return lines
 
@@ -209,8 +213,8 @@ def _plot_sensitivity(results: dict[str, Any], parameter: str, points: dict[floa
     values = list(points)
     for direction in DIRECTION_TITLES:
         maps = [points[v][direction] for v in values]
-        axes.errorbar(values, [np.mean(m) for m in maps], yerr=[np.std(m, ddof=1) if len(m) > 1 else 0.0 for m in maps], marker="o", capsize=3,
-                      label=DIRECTION_TITLES[direction])
+        axes.errorbar(values, [np.mean(m) for m in maps], yerr=[sample_std(m) for m in maps], marker="o",
+                      capsize=3, label=DIRECTION_TITLES[direction])
     axes.set_xscale("log")
     axes.set_xticks(values, [f"{v:g}" for v in values])
     axes.set_ylim(0, 1)

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
-from dcmh_tf.baselines.common import CrossModalHasher, normalized_labels
+from dcmh_tf.baselines.common import CrossModalHasher, normalized_labels, squared_distances
 from dcmh_tf.hashing import sign_codes
 
 
@@ -71,8 +71,7 @@ def semantic_affinities(labels: np.ndarray) -> np.ndarray:
 def kl_objective(flat: np.ndarray, p: np.ndarray, bits: int, alpha: float) -> tuple[float, np.ndarray]:
     """KL(P‖Q) + α·mean((|H| − 1)²) of the relaxed codes `flat` (n·c,) and its gradient."""
     h = flat.reshape(-1, bits)
-    squared = np.sum(h * h, axis=1)
-    distances = np.maximum(0.25 * (squared[:, None] + squared[None, :] - 2 * h @ h.T), 0.0)
+    distances = 0.25 * squared_distances(h, h)
     kernel = 1.0 / (1.0 + distances)
     np.fill_diagonal(kernel, 0.0)
     q = kernel / kernel.sum()
