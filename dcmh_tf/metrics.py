@@ -109,7 +109,7 @@ class RetrievalScores:
 
     def at_radius(self, radius: int) -> dict[str, float]:
         """Precision, recall and F-measure of hash lookup within `radius` (the paper's Table 7)."""
-        return _precision_recall_f(self.lookup_precision[radius], self.lookup_recall[radius])
+        return precision_recall_f(self.lookup_precision[radius], self.lookup_recall[radius])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able values (dict keys as strings)."""
@@ -161,10 +161,11 @@ def precision_recall_at_radius(query_codes, db_codes, query_labels, db_labels,
     bits = len(precision) - 1
     if any(not 0 <= r <= bits for r in radii):
         raise DataError(f"radii: expected values in 0..{bits} for {bits}-bit codes, received {list(radii)}.")
-    return {r: _precision_recall_f(precision[r], recall[r]) for r in radii}
+    return {r: precision_recall_f(precision[r], recall[r]) for r in radii}
 
 
-def _precision_recall_f(precision: float, recall: float) -> dict[str, float]:
+def precision_recall_f(precision: float, recall: float) -> dict[str, float]:
+    """{"precision", "recall", "f_measure"} of one hash lookup: F = 2PR / (P + R), 0 when both are 0."""
     f_measure = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return {"precision": float(precision), "recall": float(recall), "f_measure": float(f_measure)}
 

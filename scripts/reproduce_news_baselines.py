@@ -125,6 +125,7 @@ def radius_table(results: dict, news: dict) -> list[str]:
     the figure's code length, seed 0: the first points of each method's PR curve (pr_curves.png);
     DCMH's from news_results.json."""
     from dcmh_tf.baselines.comparison import METHOD_TITLES
+    from dcmh_tf.metrics import precision_recall_f
 
     bits = results["plan"]["figure_bits"]
     curves = {**results["pr_curves"], **{"dcmh": news["pr_curves"][str(bits)]["dcmh"]}}
@@ -136,9 +137,9 @@ def radius_table(results: dict, news: dict) -> list[str]:
         cells = []
         for direction in ("i2t", "t2i"):
             for r in range(3):
-                precision, recall = curves[method][direction]["precision"][r], curves[method][direction]["recall"][r]
-                f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-                cells += [f"{precision:.3f}", f"{recall:.3f}", f"{f:.3f}"]
+                scores = precision_recall_f(curves[method][direction]["precision"][r],
+                                            curves[method][direction]["recall"][r])
+                cells += [f"{scores[key]:.3f}" for key in ("precision", "recall", "f_measure")]
         lines.append(f"| {METHOD_TITLES[method]} | " + " | ".join(cells) + " |")
     return lines
 
