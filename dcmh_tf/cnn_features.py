@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from dcmh_tf.data.paired import PairedData, Split
+from dcmh_tf.data.validation import check_output_file
 from dcmh_tf.errors import ConfigError, DataError
 
 LAYERS = ("full6", "full7")
@@ -43,10 +44,10 @@ def pretrained_cnnf(path: Path, image_size: int = 224) -> tuple[keras.Model, lis
     from dcmh_tf.models.cnnf import PRETRAINED_LAYERS, load_matconvnet_weights, make_cnnf
     from dcmh_tf.models.matconvnet import read_weight_file
 
-    convs = read_weight_file(path).convs
-    full6 = [convs[name][0] for name in PRETRAINED_LAYERS["full6"] if name in convs]
+    weights = read_weight_file(path)  # read once: it sizes the model and is then loaded into it
+    full6 = [weights.convs[name][0] for name in PRETRAINED_LAYERS["full6"] if name in weights.convs]
     model = make_cnnf(16, image_size, int(full6[0].shape[-1]) if full6 else 4096)
-    return model, load_matconvnet_weights(model, path)
+    return model, load_matconvnet_weights(model, weights)
 
 
 def extract_features(model: keras.Model, images, rows: np.ndarray, *, batch_size: int = 64,
@@ -54,7 +55,8 @@ def extract_features(model: keras.Model, images, rows: np.ndarray, *, batch_size
     """float32 (len(rows), d) features of `images[rows]` (pixels resized to the model's input)."""
     from dcmh_tf.evaluation import encode
 
-    return encode(model, images, np.asarray(rows), batch_size, progress, description="CNN features").astype(np.float32)
+    return np.asarray(encode(model, images, np.asarray(rows), batch_size, progress, description="CNN features"),
+                      np.float32)  # no copy when already float32 (NUS-WIDE's full7: 3.2 GB)
 
 
 def make_features_file(output: Path, *, run: Path | None = None, pretrained: Path | None = None,
@@ -69,7 +71,7 @@ def make_features_file(output: Path, *, run: Path | None = None, pretrained: Pat
     from dcmh_tf.config import resolve_config
     from dcmh_tf.data.loading import load_dataset, make_split
 
-    check_output_path(output)
+    check_output_file(output, ".npz")  # before any work
     if (run is not None) + (pretrained is not None) + bool(handcrafted) != 1:
         raise ConfigError("give one extractor: --run RUN (a trained DCMH run), --pretrained imagenet-vgg-f.mat "
                           "or --handcrafted.")
@@ -119,21 +121,11 @@ def make_features_file(output: Path, *, run: Path | None = None, pretrained: Pat
     return {**sizes, "pictures": len(data), "train": len(split.train), "source": source, "layer": layer}
 
 
-def check_output_path(path) -> None:
-    """Refuse, before any work, an output that is not a .npz in an existing folder."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise DataError(f"--output: expected a path ending in .npz, received {str(path)!r}.")
-    if not path.parent.is_dir():
-        raise DataError(f"--output: the folder {str(path.parent)!r} does not exist; create it first.")
-
-
 def write_features_file(path: Path, features: np.ndarray, data: PairedData, split: Split) -> dict[str, int]:
     """Save the features of every item (`features` (n, d), row i = item i) with the texts and
     labels of `data` as a features file: database rows as the training set, queries as the test
     set. Returns the sizes written."""
-    check_output_path(path)
-    path = Path(path)
+    path = check_output_file(path, ".npz")
     texts, labels = np.asarray(data.texts, np.float32), np.asarray(data.labels, np.uint8)
     database, query = np.asarray(split.database), np.asarray(split.query)
     np.savez(path, I_tr=features[database], T_tr=texts[database], L_tr=labels[database],

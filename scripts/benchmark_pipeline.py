@@ -37,6 +37,7 @@ import h5py
 import numpy as np
 
 from dcmh_tf.data.matfile import MAT_V73_USERBLOCK, matlab_storage_shape, tag_matlab_class, write_mat_v73_header
+from dcmh_tf.data.unpacked import sidecar_path
 
 PATTERNS = 16
 KEY = "IAll"  # the pictures' array in a generated file
@@ -169,17 +170,17 @@ def main(argv=None) -> None:
         path.unlink()
         if copy is not None:
             copy.unlink()
-            Path(f"{copy}.json").unlink()
+            sidecar_path(copy).unlink()
 
 
 def unpack(path: Path, n: int, key: str = KEY) -> Path:
     """The unpacked copy of `path` beside it (made now, timed, when missing), after printing its ceiling."""
     from dcmh_tf.data.images import open_pixel_stack
     from dcmh_tf.data.matfile import open_array_file
-    from dcmh_tf.data.unpacked import unpack_pixels
+    from dcmh_tf.data.unpacked import default_copy_path, unpack_pixels
 
-    copy = path.with_name(f"{path.stem}.pixels.npy")
-    if not copy.exists() or not Path(f"{copy}.json").exists():
+    copy = default_copy_path(path)
+    if not copy.exists() or not sidecar_path(copy).exists():
         started = time.perf_counter()
         with open_array_file(path) as file:
             unpack_pixels(open_pixel_stack(file, key, n), path, key, copy)

@@ -206,11 +206,15 @@ def collection_options(options: dict) -> dict:
     return options
 
 
+# the datasets of pictures in a file (not the built-in demo, not pre-extracted features)
+PICTURE_DATASETS = [d for d in DATASETS if d not in ("demo", "features")]
+
+
 @datasets.command()
 @click.argument("path", type=click.Path())
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="The copy to write, a .npy file [default: beside the picture file, <stem>.pixels.npy].")
-@click.option("--dataset", type=click.Choice([d for d in DATASETS if d not in ("demo", "features")]), default=None,
+@click.option("--dataset", type=click.Choice(PICTURE_DATASETS), default=None,
               help="Reader to use [default: detected from the file names and contents].")
 @click.option("--images-key", default=None, help="Name of the image array [default: detected].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on a terminal.")
@@ -225,7 +229,7 @@ def unpack(path, output, dataset, images_key, progress):
 
     from dcmh_tf.data.info import detect_dataset
     from dcmh_tf.data.releases import RELEASES, load_release
-    from dcmh_tf.data.unpacked import unpack_pixels
+    from dcmh_tf.data.unpacked import default_copy_path, unpack_pixels
 
     keys = {"images": images_key, "texts": None, "labels": None}
     dataset = dataset or detect_dataset(path, keys)
@@ -234,7 +238,7 @@ def unpack(path, output, dataset, images_key, progress):
                                f"{', '.join(RELEASES)}.")
     data = load_release(RELEASES[dataset], path, keys=keys)
     source = Path(data.source["files"]["images"])
-    output = Path(output) if output else source.with_name(f"{source.stem}.pixels.npy")
+    output = Path(output) if output else default_copy_path(source)
     started = time.perf_counter()
     unpack_pixels(data.images, source, data.source["keys"]["images"], output, progress=progress)
     shape = "×".join(map(str, data.images.shape))
@@ -256,7 +260,7 @@ def unpack(path, output, dataset, images_key, progress):
 @click.option("--words", type=click.IntRange(1), default=256, show_default=True,
               help="With --handcrafted: SIFT visual words (k-means over the training pictures' descriptors).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="The features file to write (.npz).")
-@click.option("--dataset", type=click.Choice([d for d in DATASETS if d not in ("demo", "features")]), default=None,
+@click.option("--dataset", type=click.Choice(PICTURE_DATASETS), default=None,
               help="With --pretrained / --handcrafted: the reader of PATH [default: detected].")
 @click.option("--layer", type=click.Choice(["full6", "full7"]), default="full7", show_default=True,
               help="The layer whose activations (after ReLU) are the features; the paper uses full7.")

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from dcmh_tf.data.images import PixelStack
+from dcmh_tf.data.validation import check_output_file
 from dcmh_tf.errors import DataError
 
 FORMAT = "dcmh-tf unpacked pixels"
@@ -37,6 +38,11 @@ BLOCK_ROWS = 256  # rows read from the source at a time: a few tens of MB
 
 def sidecar_path(path: Path) -> Path:
     return Path(f"{path}.json")
+
+
+def default_copy_path(source: Path) -> Path:
+    """Where `dcmh-tf datasets unpack` puts the copy of `source` unless told: beside it, <stem>.pixels.npy."""
+    return Path(source).with_name(f"{Path(source).stem}.pixels.npy")
 
 
 def source_identity(path: Path) -> dict:
@@ -51,11 +57,7 @@ def unpack_pixels(stack: PixelStack, source: Path, key: str, output: Path, *, pr
     and renamed at the end, so an interrupted run leaves no half copy under the final name."""
     from tqdm.auto import tqdm
 
-    output = Path(output)
-    if output.suffix != ".npy":
-        raise DataError(f"--output: expected a path ending in .npy, received {str(output)!r}.")
-    if not output.parent.is_dir():
-        raise DataError(f"--output: the folder {str(output.parent)!r} does not exist; create it first.")
+    output = check_output_file(output, ".npy")
     partial = output.with_name(output.name + ".partial")
     shape = tuple(stack.shape)
     needed = int(np.prod(shape))

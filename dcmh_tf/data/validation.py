@@ -1,8 +1,10 @@
-"""Checks shared by the readers: row counts, finite values, label encodings, unlabelled items."""
+"""Checks shared by the readers: row counts, finite values, label encodings, unlabelled items; and
+the output file check of the commands that write a data file."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -71,3 +73,13 @@ def warn_unlabelled(labels: np.ndarray, where: str) -> int:
         print(f"Warning: {where}: {count} of {len(labels)} items have no label; they are never relevant to a "
               f"query and count as negatives in training and MAP.", file=sys.stderr)
     return count
+
+
+def check_output_file(path, suffix: str) -> Path:
+    """`path` as a Path, refused (before any work) unless it ends in `suffix` and its folder exists."""
+    path = Path(path)
+    if path.suffix != suffix:
+        raise DataError(f"--output: expected a path ending in {suffix}, received {str(path)!r}.")
+    if not path.parent.is_dir():
+        raise DataError(f"--output: the folder {str(path.parent)!r} does not exist; create it first.")
+    return path

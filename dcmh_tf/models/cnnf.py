@@ -63,19 +63,19 @@ def make_cnnf(
     return keras.Model(inputs, outputs, name=name)
 
 
-def load_matconvnet_weights(model: keras.Model, path: str | Path) -> list[str]:
+def load_matconvnet_weights(model: keras.Model, path: str | Path | MatConvNetWeights) -> list[str]:
     """Load conv1–full7 and the mean image of MatConvNet's `imagenet-vgg-f.mat` into a CNN-F built by
     `make_cnnf`; returns one line per thing loaded, for the log.
 
     `path` is the .mat file (old 'normalization' or newer 'meta' layout, MATLAB v5 or v7.3) or the .npz
-    written by scripts/convert_vggf.py. Every layer is checked before any weight changes, and a file that
+    written by scripts/convert_vggf.py, or its contents already read (`read_weight_file`). Every layer is checked before any weight changes, and a file that
     does not fit (a layer missing, a shape or an LRN constant different) raises `DataError` naming each
     layer with the file's shape and the model's. full6 and full7 are convolutions in MatConvNet
     (6×6×256×4096 and 1×1×4096×4096 on pool5's 6×6×256 map): they become Dense kernels by a C-order
     reshape, which is the (row, column, channel) order of Keras' Flatten. A mean image of another size
     than the model's input is resized (bilinear, antialiased), a mean colour broadcast.
     """
-    weights = read_weight_file(path)
+    weights = path if isinstance(path, MatConvNetWeights) else read_weight_file(path)
     problems: list[str] = []
     assignments: list[tuple[keras.Variable, np.ndarray]] = []
     notes = [f"pretrained CNN-F weights from {weights.source}"]
