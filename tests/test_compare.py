@@ -115,6 +115,8 @@ def test_baseline_options_reach_the_baseline_and_the_report(runner, features_fil
     (["--methods", "stmh", "--baseline-option", "cmfh.lam=1"], "baseline options for 'cmfh': expected a baseline"),
     (["--methods", "stmh", "--baseline-option", "stmh"], "expected METHOD.NAME=VALUE"),
     (["--methods", "stmh", "--baseline-option", "stmh.hash_functions=x"], "hash_functions must be one of"),
+    (["--methods", "stmh", "--baseline-option", "stmh.lam=abc"], "stmh: lam expects a number (default 0.5), received 'abc'"),
+    (["--methods", "stmh", "--baseline-option", "stmh.hash_functions=3"], "hash_functions expects a text (default 'topics')"),
     (["--bits", "16,x"], "expected comma-separated int values"),
     (["--bits", "16", "--figure-bits", "32"], "figure_bits 32 must be one of the code lengths [16]"),
     (["--methods", "cca,dcmh"], "methods: expected some of cca-itq"),

@@ -40,6 +40,14 @@ def make_baseline(name: str, bits: int, seed: int = 0, **options) -> CrossModalH
     if unknown:
         raise ConfigError(f"{name}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
                           f"its options are {', '.join(known) or 'none'}.")
+    for option, value in options.items():
+        # Text where the default is a number or a flag (or the other way round) would fail deep inside the
+        # class with a TypeError; the classes check the ranges and kinds of numbers themselves.
+        default = known[option]
+        if default is not None and isinstance(value, str) != isinstance(default, str):
+            expected = "a text" if isinstance(default, str) else "true or false" if isinstance(default, bool) \
+                else "a number"
+            raise ConfigError(f"{name}: {option} expects {expected} (default {default!r}), received {value!r}.")
     return BASELINES[name](bits, seed=seed, **options)
 
 
