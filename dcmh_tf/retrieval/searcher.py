@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dcmh_tf.errors import ConfigError, DataError, DcmhError, RunDirectoryError
-from dcmh_tf.index import INDEX_TYPES, MODALITIES, HammingIndex
+from dcmh_tf.retrieval.index import INDEX_TYPES, MODALITIES, HammingIndex
 from dcmh_tf.run_directory import RunDirectory
 
 PARTS = ("database", "query", "all")
@@ -34,13 +34,13 @@ def build_index(run_path, *, modality: str = "image", dataset: str | None = None
     read another dataset (or the same one elsewhere) with the run's configuration otherwise; its
     items must have the run's input sizes. part: "database" or "query" (rows of the run's split)
     or "all" rows; default "database" for the run's own dataset, "all" for another one.
-    index_type / parameters: the faiss index (`dcmh_tf.index.INDEX_TYPES`); shard (K, N): encode only
+    index_type / parameters: the faiss index (`dcmh_tf.retrieval.index.INDEX_TYPES`); shard (K, N): encode only
     the K-th of N contiguous parts of those rows (only they are read), for `ShardedIndex`.
     """
-    from dcmh_tf.shards import shard_rows
+    from dcmh_tf.retrieval.shards import shard_rows
 
     from dcmh_tf.data.loading import load_dataset
-    from dcmh_tf.evaluation import encode_codes
+    from dcmh_tf.evaluation.scoring import encode_codes
 
     if modality not in MODALITIES:
         raise DataError(f"modality: expected one of {', '.join(MODALITIES)}, received {modality!r}.")
@@ -251,7 +251,7 @@ class Searcher:
     def forward(self, modality: str):
         """The compiled forward of the `modality` encoder (restored on first use)."""
         if modality not in self._forwards:
-            from dcmh_tf.evaluation import compiled_forward
+            from dcmh_tf.evaluation.scoring import compiled_forward
 
             image_encoder, text_encoder, _ = self.run.restore_encoders()
             # compiled_forward holds its encoder by a weak reference: keep the encoders alive here
