@@ -16,7 +16,7 @@ setup(
     # no generic top-level module named `export` lands in site-packages.
     packages=find_packages(include=["dcmh_tf", "dcmh_tf.*"]) + ["dcmh_tf.export"],
     package_dir={"dcmh_tf.export": "export"},
-    package_data={"dcmh_tf": ["serve_page.html"]},  # the web page of `dcmh-tf serve`
+    package_data={"dcmh_tf.retrieval": ["serve_page.html"]},  # the web page of `dcmh-tf serve`
     install_requires=[
         # No TensorFlow here: `tensorflow` and `tensorflow-cpu` are two distributions of one module, and
         # pip installs both (one over the other) when a requirement names one and the environment holds the

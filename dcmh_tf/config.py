@@ -21,9 +21,9 @@ LOSS_NORMALIZATIONS = ("per-item", "official")
 # demo: built-in; features: pre-extracted image features (MLP image net); the rest: the authors' files
 DATASETS = ("demo", "mirflickr25k", "iapr-tc12", "nus-wide", "collection", "features")
 FEATURE_SCALINGS = ("standardize", "none")
-STRATEGIES = ("default", "mirrored", "multiworker")  # dcmh_tf.distribute
+STRATEGIES = ("default", "mirrored", "multiworker")  # dcmh_tf.training.distribute
 # Longest code accepted: 64 times the paper's longest, 512 bytes per packed code. Longer codes bring no
-# retrieval use, and their n × c buffers and hidden × c last layers exhaust memory (dcmh_tf.memory).
+# retrieval use, and their n × c buffers and hidden × c last layers exhaust memory (dcmh_tf.training.memory).
 MAX_BITS = 4096
 
 
@@ -35,7 +35,7 @@ class Config:
     ‖B − F‖² + ‖B − G‖², `eta` the bit-balance term ‖F1‖² + ‖G1‖².
     The learning rate goes from `lr` at the first epoch to `lr_end` at the last on a log scale
     (the official code's `logspace(-1.5, -3, epochs)`); `lr_end = lr` keeps it constant.
-    `loss_normalization` is documented in `dcmh_tf.losses`.
+    `loss_normalization` is documented in `dcmh_tf.training.losses`.
     """
 
     # data
@@ -78,7 +78,7 @@ class Config:
     weight_decay: float = 5e-4
     seed: int = 0
     jit: bool = False  # compile the training steps with XLA
-    # model selection (dcmh_tf.selection): every eval_every epochs, MAP of the validation queries carved from the
+    # model selection (dcmh_tf.training.selection): every eval_every epochs, MAP of the validation queries carved from the
     # database (n_validation of them; None: 10 % of the database, at most 1,000, when eval_every > 0); keep_best
     # keeps the encoders of the best validation MAP; patience stops after that many evaluations without a better
     # one (0: never). The query set is scored once, at the end.

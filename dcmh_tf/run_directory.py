@@ -9,7 +9,7 @@
         image_encoder.weights.h5, text_encoder.weights.h5,
         state.npz              F, G, B buffers, epochs done, optimizer variables
     RUN/best/                  with keep_best: the encoders' weights of the best validation MAP
-    RUN/validation.json        with eval_every: the validation curve (dcmh_tf.selection)
+    RUN/validation.json        with eval_every: the validation curve (dcmh_tf.training.selection)
     RUN/image_encoder.keras,   the encoders the run ends with (the kept ones with keep_best) in Keras'
     RUN/text_encoder.keras     native format: keras.saving.load_model after `import dcmh_tf`
     RUN/metrics.json           latest evaluation (at least map_i2t, map_t2i, bits)
@@ -308,7 +308,7 @@ class RunDirectory:
         """With keep_best, the epoch whose weights are in best/; None otherwise."""
         if not self.config.keep_best or not (self.best_path / IMAGE_WEIGHTS).exists():
             return None
-        from dcmh_tf.selection import best_record
+        from dcmh_tf.training.selection import best_record
 
         best = best_record(self.read_validation())
         return None if best is None else int(best["epoch"])

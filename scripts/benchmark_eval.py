@@ -6,8 +6,8 @@ multi-hot labels (each label present with probability 0.1, at least one per item
 runs in its own process, so its peak RSS (ru_maxrss, which includes the ~0.1 GB of the data and
 the interpreter) is its own:
 
-- engine: `dcmh_tf.metrics.mean_average_precision` over all queries (exact, ties in database order);
-- engine-all: `dcmh_tf.metrics.retrieval_scores` (MAP, MAP@500, P@N, hash-lookup PR) in one pass;
+- engine: `dcmh_tf.evaluation.metrics.mean_average_precision` over all queries (exact, ties in database order);
+- engine-all: `dcmh_tf.evaluation.metrics.retrieval_scores` (MAP, MAP@500, P@N, hash-lookup PR) in one pass;
 - numpy: the reference repositories' `calc_map` (per query: float distances 0.5·(c − B·q),
   `np.argsort`, cumulative precision), timed on `--reference-queries` queries and extrapolated;
 - faiss: `faiss.IndexBinaryFlat.search` with k = database size (a full ranking is what MAP needs),
@@ -117,8 +117,8 @@ def run_child(args) -> dict:
     n_timed = min(n_timed, args.n_query)
     subset = slice(0, n_timed)
     figures = {}
-    from dcmh_tf import metrics
-    from dcmh_tf.metrics import mean_average_precision, retrieval_scores
+    from dcmh_tf.evaluation import metrics
+    from dcmh_tf.evaluation.metrics import mean_average_precision, retrieval_scores
 
     metrics.THREADS = args.threads
 

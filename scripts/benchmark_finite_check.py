@@ -1,4 +1,4 @@
-"""Cost of the non-finite input check of training (`dcmh_tf.training.non_finite_rows`).
+"""Cost of the non-finite input check of training (`dcmh_tf.training.trainer.non_finite_rows`).
 
 1. Microseconds per call on batches of the shapes training feeds it: Wikipedia SIFT (64, 128) and
    LDA (64, 10) at the `wiki` preset's batch, MIRFLICKR's 1386-word bags of words at the paper's 128.
@@ -39,7 +39,7 @@ def main(argv=None) -> None:
     from dcmh_tf.config import resolve_config
     from dcmh_tf.data.loading import load_dataset, make_split
     from dcmh_tf.models import adapt_standardization, make_encoders
-    from dcmh_tf.training import DcmhTrainer, non_finite_rows
+    from dcmh_tf.training.trainer import DcmhTrainer, non_finite_rows
 
     rng = np.random.default_rng(0)
     print("non_finite_rows per batch (eager float32 tensor, as the pipeline yields it):")

@@ -1,4 +1,4 @@
-"""Benchmark of the Hamming index types (`dcmh_tf.index`) on random and clustered codes.
+"""Benchmark of the Hamming index types (`dcmh_tf.retrieval.index`) on random and clustered codes.
 
     python scripts/benchmark_search.py                       # 1M and 10M 64-bit codes, every index type
     python scripts/benchmark_search.py --sizes 1000000 --types flat multihash --queries 100
@@ -8,7 +8,7 @@ search of the same queries (one call, all queries, best of --repeats), and score
 recall@100 against the exact answer. Recall counts ties: a code found is right when it is as near
 as the exact k-th neighbour (any of several equally near codes is a correct answer). Beside them:
 faiss's own IndexBinaryFlat (what `flat` adds to it: index-order ties) and the project's earlier
-NumPy linear scan (`dcmh_tf.index.linear_scan_search`).
+NumPy linear scan (`dcmh_tf.retrieval.index.linear_scan_search`).
 
 Generators (seeded):
     random     every bit an independent fair coin: no structure, the hardest case for any index
@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from dcmh_tf.index import INDEX_TYPES, HammingIndex, default_parameters, linear_scan_search
+from dcmh_tf.retrieval.index import INDEX_TYPES, HammingIndex, default_parameters, linear_scan_search
 
 
 def random_packed(rng, n, bits):

@@ -78,7 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index_path = args.index
         if index_path is None:
-            from dcmh_tf.index import HammingIndex
+            from dcmh_tf.retrieval.index import HammingIndex
             from dcmh_tf.run_directory import RunDirectory
 
             bits = RunDirectory.open(args.run).config.bits

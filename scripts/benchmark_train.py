@@ -107,7 +107,7 @@ def time_forward_backward(args, variant: str) -> float:
 
     from dcmh_tf.models import make_cnnf
     from dcmh_tf.models.precision import with_mixed_precision
-    from dcmh_tf.training import make_optimizer
+    from dcmh_tf.training.trainer import make_optimizer
 
     config = make_config(args, variant)
     keras.utils.set_random_seed(0)
@@ -145,7 +145,7 @@ def time_dcmh_epoch(args, variant: str) -> tuple[float, str]:
     from dcmh_tf.data.pipeline import make_dataset
     from dcmh_tf.models import make_encoders
     from dcmh_tf.models.precision import with_mixed_precision
-    from dcmh_tf.training import PHASES, DcmhTrainer
+    from dcmh_tf.training.trainer import PHASES, DcmhTrainer
 
     config = make_config(args, variant)
     rng = np.random.default_rng(0)

@@ -36,7 +36,7 @@ def main(argv=None) -> None:
     from dcmh_tf.data.collection import read_item_sources
     from dcmh_tf.data.loading import load_dataset, make_split
     from dcmh_tf.data.prepare.raw import bag_of_words, rank_words
-    from dcmh_tf.metrics import mean_average_precision
+    from dcmh_tf.evaluation.metrics import mean_average_precision
     from dcmh_tf.text import Tokenizer
 
     prepared = f"{args.work}/prepared/COLLECTION.mat"

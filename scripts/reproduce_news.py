@@ -199,9 +199,9 @@ def cached_features(path: Path, data, split) -> np.ndarray:
 
 def train_dcmh(config, path: Path, data, split):
     """Train (or finish) the run in `path`; its codes of queries and database."""
-    from dcmh_tf.evaluation import encode_split
+    from dcmh_tf.evaluation.scoring import encode_split
     from dcmh_tf.run_directory import RunDirectory
-    from dcmh_tf.training import fit
+    from dcmh_tf.training.trainer import fit
 
     resume = (path / "config.json").exists()
     if not (resume and (path / "metrics.json").exists()
@@ -214,7 +214,7 @@ def train_dcmh(config, path: Path, data, split):
 def validation_curve(config, path: Path, data, split) -> dict:
     """MAP per epoch on validation queries drawn from the database (never the queries)."""
     from dcmh_tf.data.paired import Split
-    from dcmh_tf.training import fit
+    from dcmh_tf.training.trainer import fit
 
     rng = np.random.default_rng(config.seed)
     database = split.database
@@ -249,14 +249,14 @@ def split_of(data):
 
 
 def score_codes(codes, labels, split) -> dict:
-    from dcmh_tf.metrics import mean_average_precision
+    from dcmh_tf.evaluation.metrics import mean_average_precision
 
     return {f"map_{d}": mean_average_precision(codes["query", q], codes["database", b], labels[split.query],
                                                labels[split.database]) for d, (q, b) in DIRECTIONS.items()}
 
 
 def add_run(results: dict, method: str, bits: int, seed: int, codes, labels, split, seconds: float) -> None:
-    from dcmh_tf.metrics import retrieval_scores
+    from dcmh_tf.evaluation.metrics import retrieval_scores
 
     run = {"method": method, "bits": bits, "seed": seed, "seconds": round(seconds, 1),
            "gamma": results["dcmh_config"]["gamma"] if method == "dcmh" else None,

@@ -125,7 +125,7 @@ def radius_table(results: dict, news: dict) -> list[str]:
     the figure's code length, seed 0: the first points of each method's PR curve (pr_curves.png);
     DCMH's from news_results.json."""
     from dcmh_tf.baselines.comparison import METHOD_TITLES
-    from dcmh_tf.metrics import precision_recall_f
+    from dcmh_tf.evaluation.metrics import precision_recall_f
 
     bits = results["plan"]["figure_bits"]
     curves = {**results["pr_curves"], **{"dcmh": news["pr_curves"][str(bits)]["dcmh"]}}

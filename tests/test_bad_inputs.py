@@ -26,7 +26,7 @@ from dcmh_tf.cli import main
 from dcmh_tf.cli.startup import drop_start_up_noise
 from dcmh_tf.config import resolve_config
 from dcmh_tf.errors import ConfigError, DcmhError
-from dcmh_tf.memory import check_training_memory
+from dcmh_tf.training.memory import check_training_memory
 from dcmh_tf.run_directory import IMAGE_WEIGHTS, STATE, TEXT_WEIGHTS, RunDirectory
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -35,7 +35,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A tiny demo run of 2 epochs (8 bits), trained once for the module; cases damage copies of it."""
-    from dcmh_tf.training import fit
+    from dcmh_tf.training.trainer import fit
 
     config = resolve_config("demo", bits=8, hidden=32, epochs=2, batch_size=8, n_query=8, n_train=16, lr=1e-3,
                             lr_end=1e-4, seed=3, jit=False)

@@ -13,7 +13,7 @@ from dcmh_tf.baselines.scm import semantic_cross_covariance
 from dcmh_tf.baselines.seph import kl_objective, semantic_affinities
 from dcmh_tf.baselines.stmh import top_codes
 from dcmh_tf.errors import ConfigError, DataError
-from dcmh_tf.metrics import mean_average_precision
+from dcmh_tf.evaluation.metrics import mean_average_precision
 
 SUPERVISED = [name for name, cls in BASELINES.items() if cls.supervised]
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from dcmh_tf.models import make_cnnf, make_mlp
 from dcmh_tf.models.precision import with_mixed_precision
-from dcmh_tf.training import fit
+from dcmh_tf.training.trainer import fit
 
 
 @pytest.mark.parametrize("build", [

@@ -10,14 +10,14 @@ from dcmh_tf.cli import main
 from dcmh_tf.data.paired import PairedData
 from dcmh_tf.errors import DataError
 from dcmh_tf.hashing import sign_codes
-from dcmh_tf.index import HammingIndex
+from dcmh_tf.retrieval.index import HammingIndex
 from dcmh_tf.run_directory import RunDirectory
 
 
 @pytest.fixture(scope="module")
 def run_path(tmp_path_factory):
     from dcmh_tf.config import resolve_config
-    from dcmh_tf.training import fit
+    from dcmh_tf.training.trainer import fit
 
     config = resolve_config("demo", bits=8, hidden=32, epochs=1, batch_size=64, n_query=8, n_train=16, seed=3, jit=False)
     path = tmp_path_factory.mktemp("eval") / "run"
@@ -100,7 +100,7 @@ def test_search_by_picture_ranks_the_index_by_hamming_distance(run_path, image_i
     from PIL import Image
 
     from dcmh_tf.data.loading import load_dataset
-    from dcmh_tf.search import read_image
+    from dcmh_tf.retrieval.searcher import read_image
 
     run = RunDirectory.open(run_path)
     picture = load_dataset(run.config).images[0]
@@ -148,7 +148,7 @@ def test_search_refuses_a_file_that_is_not_a_picture(run_path, image_index, tmp_
 
 
 def test_a_dataset_of_other_sizes_is_refused(run_path):
-    from dcmh_tf.search import check_inputs_match
+    from dcmh_tf.retrieval.searcher import check_inputs_match
 
     run = RunDirectory.open(run_path)
     other = PairedData(name="other", images=np.zeros((2, 32, 32, 3), np.uint8), texts=np.zeros((2, 5), np.float32),
@@ -162,7 +162,7 @@ def test_a_dataset_of_other_sizes_is_refused(run_path):
 
 def test_encoding_traces_the_forward_pass_once_per_encoder(run_path):
     from dcmh_tf.data.loading import load_dataset
-    from dcmh_tf.evaluation import compiled_forward, encode
+    from dcmh_tf.evaluation.scoring import compiled_forward, encode
 
     run = RunDirectory.open(run_path)
     data = load_dataset(run.config)
@@ -211,7 +211,7 @@ def test_encode_each_index_type_and_search_it(run_path, image_index, tmp_path, i
 
 
 def test_search_refuses_an_index_of_another_run_unless_told(run_path, tmp_path):
-    from dcmh_tf.search import build_index
+    from dcmh_tf.retrieval.searcher import build_index
 
     index = build_index(run_path)
     index.run = {"path": "runs/other", "fingerprint": "0123456789abcdef"}

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from dcmh_tf.cli import main
-from dcmh_tf.cnn_features import extract_features, feature_model
+from dcmh_tf.baselines.cnn_features import extract_features, feature_model
 from dcmh_tf.data.images import to_matlab_layout
 from dcmh_tf.data.matfile import write_mat_v73
 from dcmh_tf.errors import ConfigError

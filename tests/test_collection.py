@@ -259,8 +259,8 @@ def test_cli_prepares_a_table_and_refuses_options_of_other_datasets(table_folder
 def trained_collection(tmp_path_factory):
     """A run of 2 epochs on a prepared table collection, and its index of database pictures."""
     from dcmh_tf.config import resolve_config
-    from dcmh_tf.search import build_index
-    from dcmh_tf.training import fit
+    from dcmh_tf.retrieval.searcher import build_index
+    from dcmh_tf.training.trainer import fit
 
     root = tmp_path_factory.mktemp("trained")
     folder = root / "table"
@@ -297,8 +297,8 @@ def test_the_prepared_collection_trains_with_its_own_split_and_tokenizer(trained
 
 
 def test_search_with_a_raw_text_in_the_collection_language(trained_collection):
-    from dcmh_tf.index import HammingIndex
-    from dcmh_tf.search import search_index
+    from dcmh_tf.retrieval.index import HammingIndex
+    from dcmh_tf.retrieval.searcher import search_index
 
     runner = CliRunner()
     result = runner.invoke(main, ["search", str(trained_collection / "run"), "--index",

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from dcmh_tf.errors import ConfigError
-from dcmh_tf.training import fit
+from dcmh_tf.training.trainer import fit
 
 TINY = dict(bits=8, hidden=32, epochs=2, batch_size=8, n_query=8, n_train=16, lr=1e-3, lr_end=1e-4, seed=3, jit=False)
 WORKER = textwrap.dedent("""
     import sys
     from dcmh_tf.config import resolve_config
-    from dcmh_tf.training import fit
+    from dcmh_tf.training.trainer import fit
     config = resolve_config("demo", strategy="multiworker", **{tiny!r})
     fit(config, sys.argv[1], progress=False, echo=lambda message: print(message, flush=True))
 """)
@@ -87,7 +87,7 @@ def test_jit_needs_the_default_strategy(tiny_config):
 
 
 def test_mirrored_strategy_on_one_device_trains_like_the_default(tiny_config):
-    from dcmh_tf.distribute import make_strategy
+    from dcmh_tf.training.distribute import make_strategy
 
     config = tiny_config.replace(jit=False, epochs=1)
     strategy = make_strategy("mirrored")
@@ -127,7 +127,7 @@ def train_epochs(config, strategy=None):
 
     from dcmh_tf.data.loading import load_dataset, make_split
     from dcmh_tf.models import make_encoders
-    from dcmh_tf.training import DcmhTrainer
+    from dcmh_tf.training.trainer import DcmhTrainer
 
     data = load_dataset(config)
     split = make_split(config, data)

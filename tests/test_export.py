@@ -26,7 +26,7 @@ SAVED_MODEL_CLI = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cl
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A 3-epoch demo run (64×64 CNN-F, hidden 32, 8 bits) exported in every format through the CLI."""
-    from dcmh_tf import training
+    from dcmh_tf.training import trainer as training
 
     root = tmp_path_factory.mktemp("export")
     config = resolve_config(
@@ -265,8 +265,8 @@ def test_feature_run_exports_take_raw_features_and_plain_signatures(tmp_path, wr
     """A trained run on pre-extracted features (raw values far from z-scores): the exported models
     take raw features and give the codes of the run's evaluation path, because the training rows'
     statistics are weights of the encoders; no image_bytes and no tags signature, said in the output."""
-    from dcmh_tf import training
-    from dcmh_tf.evaluation import encode_codes
+    from dcmh_tf.training import trainer as training
+    from dcmh_tf.evaluation.scoring import encode_codes
 
     images, texts = write_features_file(tmp_path / "f.npz")
     config = resolve_config("wiki", dataset="features", data_path=str(tmp_path / "f.npz"), bits=12, hidden=16, epochs=2,
@@ -308,7 +308,7 @@ def test_feature_run_exports_take_raw_features_and_plain_signatures(tmp_path, wr
 
 
 def test_exports_record_the_run_that_made_them(exported):
-    from dcmh_tf.search import build_index
+    from dcmh_tf.retrieval.searcher import build_index
 
     run = RunDirectory.open(exported["run"])
     identity = {"path": str(run.path), "fingerprint": run.fingerprint()}

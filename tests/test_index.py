@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from dcmh_tf import index as index_module
+from dcmh_tf.retrieval import index as index_module
 from dcmh_tf.errors import DataError
-from dcmh_tf.index import HammingIndex
+from dcmh_tf.retrieval.index import HammingIndex
 
 
 def codes_with_ties(seed, n, bits):
@@ -112,8 +112,8 @@ def test_bad_arguments_are_refused():
 
 # faiss ------------------------------------------------------------------------------------------
 
-from dcmh_tf.index import INDEX_TYPES, default_parameters, linear_scan_search  # noqa: E402
-from dcmh_tf.shards import ShardedIndex, load_indexes, shard_rows  # noqa: E402
+from dcmh_tf.retrieval.index import INDEX_TYPES, default_parameters, linear_scan_search  # noqa: E402
+from dcmh_tf.retrieval.shards import ShardedIndex, load_indexes, shard_rows  # noqa: E402
 
 
 def clustered_codes(seed, n, bits, centres=20, flips=2):

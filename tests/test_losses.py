@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcmh_tf.losses import dcmh_batch_loss, label_similarity, term_weights
+from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity, term_weights
 
 
 def test_label_similarity_is_one_when_a_label_is_shared():

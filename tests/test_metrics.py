@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from dcmh_tf import metrics
+from dcmh_tf.evaluation import metrics
 from dcmh_tf.errors import DataError
-from dcmh_tf.metrics import (
+from dcmh_tf.evaluation.metrics import (
     hamming_distances, hash_lookup_precision_recall, mean_average_precision, precision_at_n,
     precision_recall_at_radius, retrieval_scores,
 )

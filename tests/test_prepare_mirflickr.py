@@ -74,7 +74,7 @@ def test_prepared_file_holds_the_pairs_and_trains(raw, tmp_path, capsys):
     # the names written beside the file come back with the data (search --tags, the tags export signature)
     assert data.tag_vocabulary == VOCABULARY and data.label_names == list(CONCEPTS)
 
-    from dcmh_tf import training
+    from dcmh_tf.training import trainer as training
     from dcmh_tf.config import resolve_config
 
     config = resolve_config("demo", dataset="mirflickr25k", data_path=str(tmp_path / "out"), bits=8, hidden=32,

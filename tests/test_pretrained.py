@@ -298,7 +298,7 @@ class Killed(Exception):
 def test_fit_pretrained_starts_a_new_run_from_the_file_and_resume_uses_the_checkpoint(vggf, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from dcmh_tf import training
+    from dcmh_tf.training import trainer as training
     from dcmh_tf.cli import main
     from dcmh_tf.data.synthetic import make_demo_data
     from dcmh_tf.run_directory import RunDirectory

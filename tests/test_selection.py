@@ -15,8 +15,8 @@ from dcmh_tf.data.paired import Split
 from dcmh_tf.data.splits import carve_validation
 from dcmh_tf.errors import ConfigError, DataError
 from dcmh_tf.run_directory import RunDirectory
-from dcmh_tf.selection import ModelSelection, best_record
-from dcmh_tf.training import fit
+from dcmh_tf.training.selection import ModelSelection, best_record
+from dcmh_tf.training.trainer import fit
 
 
 def test_validation_comes_from_the_database_outside_training_first():
@@ -90,7 +90,7 @@ def test_keep_best_ends_with_the_best_validation_epoch_and_writes_loadable_keras
     run ends with the weights of its best validation MAP (recomputed here from the run directory),
     the query MAP is of those weights, and the .keras files give the same codes outside the project."""
     from dcmh_tf.data.loading import load_dataset
-    from dcmh_tf.evaluation import encode, evaluate_encoders
+    from dcmh_tf.evaluation.scoring import encode, evaluate_encoders
 
     write_features_file(tmp_path / "features.npz")
     config = resolve_config("wiki", data_path=str(tmp_path / "features.npz"), bits=8, hidden=32, epochs=8,

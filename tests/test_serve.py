@@ -17,9 +17,9 @@ from test_collection import trained_collection  # noqa: F401  (a module-scoped f
 def client(trained_collection):  # noqa: F811
     from fastapi.testclient import TestClient
 
-    from dcmh_tf.index import HammingIndex
-    from dcmh_tf.search import Searcher
-    from dcmh_tf.serve import make_app, warm_up
+    from dcmh_tf.retrieval.index import HammingIndex
+    from dcmh_tf.retrieval.searcher import Searcher
+    from dcmh_tf.retrieval.service import make_app, warm_up
 
     searcher = Searcher(trained_collection / "run", HammingIndex.load(trained_collection / "images.npz"))
     warm_up(searcher)
@@ -42,8 +42,8 @@ def test_health_and_openapi(client):
 
 def test_a_chinese_text_finds_pictures_with_urls_that_serve_the_collection_files(client, trained_collection):
     from dcmh_tf.data.collection import read_item_sources
-    from dcmh_tf.search import search_index
-    from dcmh_tf.index import HammingIndex
+    from dcmh_tf.retrieval.searcher import search_index
+    from dcmh_tf.retrieval.index import HammingIndex
 
     response = client.post("/search", data={"text": "经济增长的市场消息 Zork", "k": "5"})
     assert response.status_code == 200, response.text

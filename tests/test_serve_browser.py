@@ -21,9 +21,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def server(trained_collection):  # noqa: F811
     import uvicorn
 
-    from dcmh_tf.index import HammingIndex
-    from dcmh_tf.search import Searcher
-    from dcmh_tf.serve import make_app, warm_up
+    from dcmh_tf.retrieval.index import HammingIndex
+    from dcmh_tf.retrieval.searcher import Searcher
+    from dcmh_tf.retrieval.service import make_app, warm_up
 
     searcher = Searcher(trained_collection / "run", HammingIndex.load(trained_collection / "images.npz"))
     warm_up(searcher)

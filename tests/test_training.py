@@ -9,7 +9,7 @@ from dcmh_tf.data.loading import load_dataset, make_split
 from dcmh_tf.errors import RunDirectoryError, TrainingError
 from dcmh_tf.models import make_encoders
 from dcmh_tf.run_directory import RunDirectory
-from dcmh_tf.training import DcmhTrainer, fit
+from dcmh_tf.training.trainer import DcmhTrainer, fit
 
 
 class Killed(Exception):
@@ -99,7 +99,7 @@ def test_run_directory_contents(tiny_config, tmp_path):
 
 
 def test_non_finite_loss_names_epoch_and_phase(tiny_config, tmp_path, monkeypatch):
-    from dcmh_tf import training
+    from dcmh_tf.training import trainer as training
 
     def load_with_nan(config):
         data = load_dataset(config)
@@ -115,7 +115,7 @@ def test_non_finite_loss_names_epoch_and_phase(tiny_config, tmp_path, monkeypatc
 
 
 def test_non_finite_features_are_named_by_dataset_row(tmp_path, monkeypatch, write_features_file):
-    from dcmh_tf import training
+    from dcmh_tf.training import trainer as training
 
     write_features_file(tmp_path / "f.npz")
 
@@ -136,7 +136,7 @@ def test_non_finite_features_are_named_by_dataset_row(tmp_path, monkeypatch, wri
 def test_non_finite_loss_names_epoch_and_phase_and_the_kept_epoch(tiny_config, tmp_path, monkeypatch):
     """A diverging loss (made infinite here, so that no kernel's rounding matters) stops training and says
     which epoch the checkpoint keeps."""
-    from dcmh_tf import training
+    from dcmh_tf.training import trainer as training
 
     fit(tiny_config.replace(epochs=1), tmp_path / "run", progress=False, echo=lambda m: None)
     real_loss = training.dcmh_batch_loss
@@ -176,8 +176,8 @@ def test_features_run_encoders_take_raw_features_and_reproduce_the_training_code
                                                                                    write_features_file):
     """Encoders rebuilt from the run directory alone, fed the file's raw features, give the codes
     of training's own evaluation: the standardisation travels inside the encoders."""
-    from dcmh_tf import training
-    from dcmh_tf.evaluation import encode_codes, encode_split, evaluate_run
+    from dcmh_tf.training import trainer as training
+    from dcmh_tf.evaluation.scoring import encode_codes, encode_split, evaluate_run
 
     images, texts = write_features_file(tmp_path / "f.npz")
     evaluated = {}

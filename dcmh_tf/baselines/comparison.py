@@ -26,7 +26,7 @@ import numpy as np
 from dcmh_tf.baselines import BASELINES, make_baseline
 from dcmh_tf.baselines.common import zscore_columns
 from dcmh_tf.errors import ConfigError, DataError, RunDirectoryError
-from dcmh_tf.metrics import hash_lookup_precision_recall, mean_average_precision
+from dcmh_tf.evaluation.metrics import hash_lookup_precision_recall, mean_average_precision
 
 DCMH = "dcmh"
 METHOD_TITLES = {"cca-itq": "CCA-ITQ", "cmfh": "CMFH", "scm-seq": "SCM-seq", "seph-lin": "SePH-lin",
@@ -189,9 +189,9 @@ def _baseline_codes(method: str, bits: int, seed: int, images: np.ndarray, texts
 def _dcmh_codes(config, path: Path, data, progress: bool, echo: Callable[[str], None]):
     """Train (or resume) the DCMH run in `path`, then encode queries and database; returns
     (codes, the run's split, whether a complete run was found)."""
-    from dcmh_tf.evaluation import encode_split
+    from dcmh_tf.evaluation.scoring import encode_split
     from dcmh_tf.run_directory import METRICS, RunDirectory
-    from dcmh_tf.training import fit
+    from dcmh_tf.training.trainer import fit
 
     resume, complete = False, False
     if (path / "config.json").exists():

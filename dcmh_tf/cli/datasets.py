@@ -286,7 +286,7 @@ def features(path, run_path, pretrained, handcrafted, words, output, dataset, la
 
     started = time.perf_counter()
     import_tensorflow()
-    from dcmh_tf.cnn_features import make_features_file
+    from dcmh_tf.baselines.cnn_features import make_features_file
 
     try:
         written = make_features_file(

@@ -38,7 +38,7 @@ from dcmh_tf.cli.common import check_run, reports_errors
 def encode(run, output, modality, dataset, data_path, part, batch_size, progress, index_type, shard, **parameters):
     """Encode items of a dataset with the run in RUN into a Hamming index for `dcmh-tf search`."""
     check_run(run)
-    from dcmh_tf.search import build_index
+    from dcmh_tf.retrieval.searcher import build_index
 
     index = build_index(run, modality=modality, dataset=dataset, data_path=data_path, part=part,
                         batch_size=batch_size, progress=progress, index_type=index_type,

@@ -6,7 +6,7 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import check_run, print_json, reports_errors
-from dcmh_tf.metrics import DEFAULT_TOPK
+from dcmh_tf.evaluation.metrics import DEFAULT_TOPK
 
 
 @main.command()
@@ -25,12 +25,12 @@ def evaluate(run, as_json, topk, plot_dir, progress):
     hash lookup within Hamming radius 0, 1 and 2; rewrites RUN/metrics.json.
     """
     check_run(run)
-    from dcmh_tf.evaluation import evaluate_run
-    from dcmh_tf.report import format_metrics
+    from dcmh_tf.evaluation.scoring import evaluate_run
+    from dcmh_tf.evaluation.report import format_metrics
 
     metrics = evaluate_run(run, topk=topk, progress=progress)
     if plot_dir is not None:
-        from dcmh_tf.plots import write_plots
+        from dcmh_tf.evaluation.plots import write_plots
 
         for path in write_plots(metrics, plot_dir, title=f"{metrics['dataset']}, {metrics['bits']} bits"):
             click.echo(f"wrote {path}", err=as_json)

@@ -165,7 +165,7 @@ def fit(preset, output, resume, progress, **options):
         if output is None:
             output = f"runs/{config.dataset}-{config.bits}b-{datetime.now():%Y%m%d-%H%M%S}"
     import_tensorflow()  # after the checks above, so that a mistyped option fails at once
-    from dcmh_tf.training import fit as fit_run
+    from dcmh_tf.training.trainer import fit as fit_run
 
     started = time.perf_counter()
     run, metrics = fit_run(config, output, resume=resume is not None, progress=progress, echo=click.echo)

@@ -31,8 +31,8 @@ def search(run, index_paths, image, tags, text, top, radius, allow_other_run, as
     if sum(query is not None for query in (image, tags, text)) != 1:
         raise click.UsageError("give exactly one of --image, --tags and --text.")
     check_run(run)
-    from dcmh_tf.search import search_index
-    from dcmh_tf.shards import load_indexes
+    from dcmh_tf.retrieval.searcher import search_index
+    from dcmh_tf.retrieval.shards import load_indexes
 
     index = load_indexes(index_paths)
     found = search_index(run, index, image=image, tags=tags, text=text, top=top, radius=radius,

@@ -25,9 +25,9 @@ def serve(run, index_path, host, port):
     check_run(run)  # a wrong folder fails at once; TensorFlow's start-up lines filtered as for every command
     import uvicorn
 
-    from dcmh_tf.search import Searcher
-    from dcmh_tf.serve import make_app, warm_up
-    from dcmh_tf.shards import load_indexes
+    from dcmh_tf.retrieval.searcher import Searcher
+    from dcmh_tf.retrieval.service import make_app, warm_up
+    from dcmh_tf.retrieval.shards import load_indexes
 
     searcher = Searcher(run, load_indexes([index_path]))
     warm_up(searcher)

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from dcmh_tf.errors import DataError
-from dcmh_tf.index import HammingIndex
+from dcmh_tf.retrieval.index import HammingIndex
 
 
 class ShardedIndex:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dcmh_tf.metrics import TABLE_RADII
+from dcmh_tf.evaluation.metrics import TABLE_RADII
 
 # P@N rows of the table (the JSON holds every N that was computed)
 TABLE_NS = ("10", "100", "1000")

@@ -24,16 +24,16 @@ from dcmh_tf.config import Config
 from dcmh_tf.data.loading import load_dataset, make_split
 from dcmh_tf.data.paired import PairedData, Split
 from dcmh_tf.data.pipeline import is_pixel_array, make_dataset
-from dcmh_tf.distribute import make_distributed_step, make_strategy
+from dcmh_tf.training.distribute import make_distributed_step, make_strategy
 from dcmh_tf.errors import RunDirectoryError, TrainingError
-from dcmh_tf.evaluation import evaluate_encoders
-from dcmh_tf.losses import dcmh_batch_loss, label_similarity
-from dcmh_tf.memory import check_training_memory
+from dcmh_tf.evaluation.scoring import evaluate_encoders
+from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
+from dcmh_tf.training.memory import check_training_memory
 from dcmh_tf.models import adapt_standardization, make_encoders
 from dcmh_tf.models.cnnf import load_matconvnet_weights
 from dcmh_tf.models.precision import with_mixed_precision
 from dcmh_tf.run_directory import RunDirectory
-from dcmh_tf.selection import ModelSelection
+from dcmh_tf.training.selection import ModelSelection
 
 PHASES = ("image", "text")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dcmh_tf.errors import DataError, DcmhError
-from dcmh_tf.search import Searcher, decode_image
+from dcmh_tf.retrieval.searcher import Searcher, decode_image
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from dcmh_tf.data.paired import PairedData, Split
 from dcmh_tf.data.pipeline import make_dataset
 from dcmh_tf.hashing import sign_codes
-from dcmh_tf.metrics import DEFAULT_TOPK, mean_average_precision, retrieval_scores
+from dcmh_tf.evaluation.metrics import DEFAULT_TOPK, mean_average_precision, retrieval_scores
 
 # direction -> (query modality, database modality)
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dcmh_tf.report import DIRECTION_TITLES
+from dcmh_tf.evaluation.report import DIRECTION_TITLES
 
 
 def write_plots(metrics: dict[str, Any], directory, title: str = "") -> list[Path]:

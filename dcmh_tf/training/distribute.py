@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from dcmh_tf.config import STRATEGIES
 from dcmh_tf.errors import ConfigError
-from dcmh_tf.losses import dcmh_batch_loss, label_similarity
+from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:

@@ -53,7 +53,7 @@ def pretrained_cnnf(path: Path, image_size: int = 224) -> tuple[keras.Model, lis
 def extract_features(model: keras.Model, images, rows: np.ndarray, *, batch_size: int = 64,
                      progress: bool = False) -> np.ndarray:
     """float32 (len(rows), d) features of `images[rows]` (pixels resized to the model's input)."""
-    from dcmh_tf.evaluation import encode
+    from dcmh_tf.evaluation.scoring import encode
 
     return np.asarray(encode(model, images, np.asarray(rows), batch_size, progress, description="CNN features"),
                       np.float32)  # no copy when already float32 (NUS-WIDE's full7: 3.2 GB)

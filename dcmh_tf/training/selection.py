@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dcmh_tf.evaluation import evaluate_encoders
+from dcmh_tf.evaluation.scoring import evaluate_encoders
 
 
 def score(record: dict[str, Any]) -> float:
