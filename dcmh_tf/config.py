@@ -54,6 +54,9 @@ class Config:
     items: str = "auto"  # features files: items in rows or columns of the arrays ("auto": where counts agree)
     flip: bool = False  # random left-right flips of training images
     feature_scaling: str = "standardize"  # features sets: z-score each dimension with training-set statistics
+    # the text net's bag of words on picture datasets: "standardize" z-scores each word with the training rows'
+    # statistics (as feature_scaling does on features sets); "none" feeds the counts as the paper does
+    text_scaling: str = "none"
     readers: int = 1  # processes reading pictures from an HDF5 (v7.3) file (h5py reads one at a time per process)
     pixels: str | None = None  # an unpacked copy of the pictures (`dcmh-tf datasets unpack`) read instead of the file's
     # model
@@ -82,6 +85,8 @@ class Config:
     optimizer: str = "sgd"
     lr: float = 10 ** -1.5
     lr_end: float = 1e-3
+    # the image net's learning rate is lr × image_lr_scale (a pretrained picture net moves slower than a new text net)
+    image_lr_scale: float = 1.0
     # The decay from lr to lr_end spans the first lr_decay_epochs epochs (None: all), then lr_end stays.
     # `fit --resume --epochs N` sets it to the run's former length, so the rate goes on as first planned.
     lr_decay_epochs: int | None = None
@@ -129,7 +134,7 @@ class Config:
             value = getattr(self, name)
             if not _is_finite_number(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, received {value!r}.")
-        for name in ("lr", "lr_end", "pixel_scale"):
+        for name in ("lr", "lr_end", "pixel_scale", "image_lr_scale"):
             value = getattr(self, name)
             if not _is_finite_number(value) or value <= 0:
                 raise ConfigError(f"{name} must be a finite number > 0, received {value!r}.")
@@ -153,6 +158,7 @@ class Config:
             "image_encoder": (self.image_encoder, IMAGE_ENCODERS),
             "loss_normalization": (self.loss_normalization, LOSS_NORMALIZATIONS),
             "feature_scaling": (self.feature_scaling, FEATURE_SCALINGS),
+            "text_scaling": (self.text_scaling, FEATURE_SCALINGS),
             "items": (self.items, ("auto", "rows", "columns")),
             "strategy": (self.strategy, STRATEGIES),
         }

@@ -28,7 +28,9 @@ def make_encoders(config: Config, image_dim: int | None, text_dim: int) -> tuple
     else:
         image = make_mlp(image_dim, config.bits, config.hidden, name="image_encoder", input_name="image",
                          standardize=standardize)
-    text = make_mlp(text_dim, config.bits, config.hidden, name="text_encoder", input_name="text", standardize=standardize)
+    standardize_text = standardize or config.text_scaling == "standardize"
+    text = make_mlp(text_dim, config.bits, config.hidden, name="text_encoder", input_name="text",
+                    standardize=standardize_text)
     return image, text
 
 

@@ -133,8 +133,8 @@ class DcmhTrainer:
     def train_epoch(self, epoch: int, progress: bool = True) -> dict[str, float]:
         """One outer iteration; returns the batch-averaged loss terms of each phase."""
         learning_rate = self.config.learning_rate(epoch)
-        for optimizer in self.optimizers.values():
-            optimizer.learning_rate.assign(learning_rate)
+        for phase, optimizer in self.optimizers.items():
+            optimizer.learning_rate.assign(learning_rate * (self.config.image_lr_scale if phase == "image" else 1.0))
         stats: dict[str, float] = {"lr": learning_rate}
         for phase in PHASES:
             order = self.shuffled_order(epoch, phase)
