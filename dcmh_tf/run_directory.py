@@ -308,8 +308,6 @@ class RunDirectory:
         """With keep_best, the epoch whose weights are in best/; None otherwise."""
         if not self.config.keep_best or not (self.best_path / IMAGE_WEIGHTS).exists():
             return None
-        from dcmh_tf.training.selection import best_record
-
         best = best_record(self.read_validation())
         return None if best is None else int(best["epoch"])
 
@@ -380,3 +378,17 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def score(record: dict[str, Any]) -> float:
+    """What selection maximises: the mean of the two directions' validation MAP."""
+    return (record["map_i2t"] + record["map_t2i"]) / 2
+
+
+def best_record(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The evaluation with the highest score; the earliest among equal scores; None for no evaluation."""
+    best = None
+    for record in history:
+        if best is None or score(record) > score(best):
+            best = record
+    return best

@@ -57,6 +57,13 @@ _UNSPACED_RUN = regex.compile(UNSPACED_RUN)
 _UNSPACED_WORD = regex.compile(rf"[{UNSPACED}]+")
 
 
+def rank_words(counts: Counter, *, min_count: int = 1, size: int | None = None) -> list[str]:
+    """Words by falling count, ties in alphabetical order (so the order does not depend on the
+    order of the files); those counted at least `min_count` times, at most `size` of them."""
+    ranked = sorted((word for word, count in counts.items() if count >= min_count), key=lambda w: (-counts[w], w))
+    return ranked if size is None else ranked[:size]
+
+
 @dataclass(frozen=True)
 class Tokenizer:
     """How texts become tokens, and the vocabulary (the bag-of-words columns, in order).
@@ -102,8 +109,6 @@ class Tokenizer:
     def build(self, texts: Iterable[str], *, min_count: int = 1, max_words: int | None = None) -> "Tokenizer":
         """This tokenizer with the vocabulary of `texts` (the training texts): tokens in at least
         `min_count` of them, not stop words, at most `max_words`, by falling count, ties alphabetical."""
-        from dcmh_tf.data.prepare.raw import rank_words
-
         stop = set(self.stop_words)
         counts = Counter(token for text in texts for token in set(self.tokens(text)) if token not in stop)
         vocabulary = rank_words(counts, min_count=min_count, size=max_words)
