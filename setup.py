@@ -38,6 +38,7 @@ setup(
         "matplotlib>=3.8",
         "pillow>=10",  # pictures of the raw releases (datasets prepare)
         "faiss-cpu>=1.8",  # the Hamming index of encode/search (GPU users may swap in faiss-gpu)
+        "numba>=0.61",  # the compiled kernel of the retrieval metrics (MAP, P@N, hash-lookup PR)
         "fastapi>=0.110",  # dcmh-tf serve: the HTTP API and its OpenAPI schema
         "uvicorn>=0.29",  # dcmh-tf serve: the HTTP server
         "python-multipart>=0.0.9",  # dcmh-tf serve: uploaded pictures (form fields)
