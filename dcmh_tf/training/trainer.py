@@ -108,6 +108,7 @@ class DcmhTrainer:
         # training set avoids a second compilation for the smaller last batch.
         @tf.function(reduce_retracing=True, jit_compile=config.jit)
         def step(positions, inputs):
+            inputs = tf.cast(inputs, tf.float32)  # pictures arrive as uint8 (exact as floats); features as float32
             with tf.GradientTape() as tape:
                 outputs = encoder(inputs, training=True)
                 similarity = label_similarity(tf.gather(self.labels, positions), self.labels)
@@ -130,6 +131,14 @@ class DcmhTrainer:
         rng = np.random.default_rng([self.config.seed, epoch, PHASES.index(phase)])
         return rng.permutation(self.n_train)
 
+    def make_batches(self, epoch: int, phase: str) -> tf.data.Dataset:
+        """The (positions, inputs) batches of one phase of `epoch`: shuffled, flipped when configured;
+        pictures stay uint8 until the step casts them."""
+        order = self.shuffled_order(epoch, phase)
+        flip_seed = (self.config.seed, epoch) if self.config.flip and phase == "image" else None
+        return make_dataset(self.inputs[phase], self.rows, order, self.config.batch_size, flip_seed=flip_seed,
+                            keep_uint8=True)
+
     def train_epoch(self, epoch: int, progress: bool = True) -> dict[str, float]:
         """One outer iteration; returns the batch-averaged loss terms of each phase."""
         learning_rate = self.config.learning_rate(epoch)
@@ -137,9 +146,7 @@ class DcmhTrainer:
             optimizer.learning_rate.assign(learning_rate)
         stats: dict[str, float] = {"lr": learning_rate}
         for phase in PHASES:
-            order = self.shuffled_order(epoch, phase)
-            flip_seed = (self.config.seed, epoch) if self.config.flip and phase == "image" else None
-            batches = make_dataset(self.inputs[phase], self.rows, order, self.config.batch_size, flip_seed=flip_seed)
+            batches = self.make_batches(epoch, phase)
             n_batches = -(-self.n_train // self.config.batch_size)
             sums: dict[str, float] = defaultdict(float)
             bar = tqdm(
