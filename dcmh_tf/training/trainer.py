@@ -29,8 +29,8 @@ from dcmh_tf.errors import RunDirectoryError, TrainingError
 from dcmh_tf.evaluation.scoring import evaluate_encoders
 from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
 from dcmh_tf.training.memory import check_training_memory
-from dcmh_tf.models import adapt_standardization, make_encoders
-from dcmh_tf.models.cnnf import load_matconvnet_weights
+from dcmh_tf.models import adapt_standardization, load_pretrained, make_encoders
+from dcmh_tf.training.frozen import frozen_activations, split_encoder, uses_frozen_cache
 from dcmh_tf.models.precision import with_mixed_precision
 from dcmh_tf.run_directory import RunDirectory
 from dcmh_tf.training.selection import ModelSelection
@@ -133,8 +133,8 @@ class DcmhTrainer:
     def train_epoch(self, epoch: int, progress: bool = True) -> dict[str, float]:
         """One outer iteration; returns the batch-averaged loss terms of each phase."""
         learning_rate = self.config.learning_rate(epoch)
-        for optimizer in self.optimizers.values():
-            optimizer.learning_rate.assign(learning_rate)
+        for phase, optimizer in self.optimizers.items():
+            optimizer.learning_rate.assign(learning_rate * (self.config.image_lr_scale if phase == "image" else 1.0))
         stats: dict[str, float] = {"lr": learning_rate}
         for phase in PHASES:
             order = self.shuffled_order(epoch, phase)
@@ -252,7 +252,9 @@ def fit(
         image_encoder, text_encoder = make_encoders(config, data.image_dim, data.text_dim)
         if config.mixed_precision:
             image_encoder, text_encoder = with_mixed_precision(image_encoder), with_mixed_precision(text_encoder)
-        trainer = DcmhTrainer(config, data, split, image_encoder, text_encoder, strategy)
+        # with frozen lower stages cached, the steps train the layers above them (shared with image_encoder)
+        bottom, trained_image = split_encoder(image_encoder, config) if uses_frozen_cache(config) else (None, image_encoder)
+        trainer = DcmhTrainer(config, data, split, trained_image, text_encoder, strategy)
     if strategy is not None:
         echo(f"tf.distribute: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replicas in sync")
     if resume and run.has_checkpoint():
@@ -263,8 +265,16 @@ def fit(
         adapt_standardization(image_encoder, data.images, split.train)
         adapt_standardization(text_encoder, data.texts, split.train)
     if config.pretrained and trainer.epochs_done == 0:  # a resumed run has them in its checkpoint
-        for note in load_matconvnet_weights(image_encoder, config.pretrained):
+        for note in load_pretrained(image_encoder, config):
             echo(note)
+    scoring = None
+    if bottom is not None:  # after the weights are in place: the frozen stages never change from here
+        cached = frozen_activations(bottom, data, config.batch_size, echo)
+        trainer.inputs["image"] = cached.images
+        trainer.check_finite["image"] = False  # computed from uint8 pixels
+        scoring = (trained_image, cached)
+        if config.flip:
+            echo("frozen stages cached: pictures are not flipped (--no-cache-frozen to flip them)")
     writer = tf.summary.create_file_writer(str(run.logs_path))
     selection = ModelSelection(run, config, data, split)
 
@@ -282,7 +292,7 @@ def fit(
             f"text loss {stats['text/total']:.4f}, lr {stats['lr']:.2e} ({time.perf_counter() - started:.1f} s)"
         )
         if selection.is_due(epoch + 1):
-            record = selection.evaluate(image_encoder, text_encoder, epoch + 1)
+            record = selection.evaluate(image_encoder, text_encoder, epoch + 1, scoring)
             with writer.as_default(step=epoch + 1):
                 tf.summary.scalar("validation/map_i2t", record["map_i2t"])
                 tf.summary.scalar("validation/map_t2i", record["map_t2i"])
@@ -295,7 +305,8 @@ def fit(
     if kept is not None:
         echo(f"kept the encoders of epoch {kept} (best validation MAP)")
     # the query set, once, for the encoders the run ends with
-    metrics = evaluate_encoders(image_encoder, text_encoder, data, split, config.batch_size)
+    scorer, scored = scoring if scoring is not None else (image_encoder, data)
+    metrics = evaluate_encoders(scorer, text_encoder, scored, split, config.batch_size)
     metrics.update(bits=config.bits, epoch=kept if kept is not None else trainer.epochs_done, dataset=config.dataset,
                    epochs_trained=trainer.epochs_done)
     if selection.history:
