@@ -65,6 +65,7 @@ def export_run(
 
     formats = _check_arguments(formats, name, version, output)
     run = RunDirectory.open(run_path)
+    run.refuse_live("export")  # its checkpoint moves on while a fit trains it
     targets = {
         (modality, format): _target(output, name, modality, version, format)
         for format in formats

@@ -27,7 +27,7 @@ TOLERANCE = 1e-4
 def export(run, format_, output, version, name, overwrite, progress):
     """Export the encoders of the run in directory RUN with heads that give features, ±1 codes and
     packed bits, then compare every exported model with Keras on a sample batch."""
-    check_run(run)
+    check_run(run, not_live="export")
     from dcmh_tf.export import export_run
 
     result = export_run(run, output, formats=(format_,), name=name, version=version, overwrite=overwrite,
