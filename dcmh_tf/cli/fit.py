@@ -86,7 +86,9 @@ PATH_OPTIONS = ("data_path", "pixels")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help="Optimizer of both networks.")
 @click.option("--weight-decay", type=NON_NEGATIVE, default=None, help="Decoupled weight decay.")
 @click.option("--loss-normalization", type=click.Choice(LOSS_NORMALIZATIONS), default=None,
-              help="Scaling of the objective's terms (see README).")
+              help="Scaling of the objective's terms: official divides every term by batch·n as the official code "
+                   "does, per-item keeps each term's per-row gradient O(1) (docs/training.md, \"Choices where "
+                   "the paper leaves room\", explains both).")
 @click.option("--image-encoder", type=click.Choice(IMAGE_ENCODERS), default=None,
               help="cnnf for raw pixels, mlp for pre-extracted image features.")
 @click.option("--image-size", type=POSITIVE, default=None, help="CNN-F input size (224 in the paper).")
