@@ -24,7 +24,7 @@ def evaluate(run, as_json, topk, plot_dir, progress):
     Prints MAP of Hamming ranking, MAP@k, precision at N, and precision, recall and F-measure of
     hash lookup within Hamming radius 0, 1 and 2; rewrites RUN/metrics.json.
     """
-    check_run(run)
+    check_run(run, not_live="evaluate")
     from dcmh_tf.evaluation.scoring import evaluate_run
     from dcmh_tf.evaluation.report import format_metrics
 

@@ -96,11 +96,13 @@ def evaluate_encoders(image_encoder, text_encoder, data: PairedData, split: Spli
 
 def evaluate_run(path, topk: int | None = DEFAULT_TOPK, progress: bool = False) -> dict:
     """Detailed metrics (see `evaluate_encoders`) of the run in `path` from its last checkpoint, with
-    "bits", "epoch" and "dataset"; also rewrites its metrics.json."""
+    "bits", "epoch" and "dataset"; also rewrites its metrics.json. Refuses (`RunLiveError`) a run that a
+    fit is training: its checkpoint moves on, and metrics.json is the fit's to write."""
     from dcmh_tf.data.loading import load_dataset
     from dcmh_tf.run_directory import RunDirectory
 
     run = RunDirectory.open(path)
+    run.refuse_live("evaluate")
     data = load_dataset(run.config)
     split = run.load_split()
     image_encoder, text_encoder, epochs_done = run.restore_encoders()
