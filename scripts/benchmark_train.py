@@ -256,7 +256,8 @@ def make_net_trainer(args, net: Net):
     images = (RandomPixels(n, args.image_size) if net.pixels
               else rng.standard_normal((n, args.feature_dim), dtype=np.float32))
     data = PairedData("synthetic", images, (rng.random((n, args.text_dim)) < 0.01).astype(np.float32),
-                      (rng.random((n, args.labels)) < 0.1).astype(np.float32))
+                      (rng.random((n, args.labels)) < 0.1).astype(np.float32),
+                      image_kind="pixels" if net.pixels else "features")
     everything = np.arange(n)
     keras.utils.set_random_seed(0)
     encoders = make_encoders(config, None if net.pixels else args.feature_dim, args.text_dim)
