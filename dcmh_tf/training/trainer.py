@@ -29,8 +29,8 @@ from dcmh_tf.errors import FitInterrupted, RunDirectoryError, TrainingError
 from dcmh_tf.evaluation.scoring import evaluate_encoders
 from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
 from dcmh_tf.training.memory import check_training_memory
-from dcmh_tf.models import adapt_standardization, make_encoders
-from dcmh_tf.models.cnnf import load_matconvnet_weights
+from dcmh_tf.models import adapt_standardization, load_pretrained, make_encoders
+from dcmh_tf.training.frozen import frozen_activations, split_encoder, uses_frozen_cache
 from dcmh_tf.models.precision import with_mixed_precision
 from dcmh_tf.run_directory import KERAS_FILES, METRICS, RunDirectory, resume_command
 from dcmh_tf.training.interrupts import StopRequested, StopRequests
@@ -137,8 +137,8 @@ class DcmhTrainer:
         before every step and may raise (`StopRequested`) to drop the epoch: the buffers are then
         part-way through it, and the caller restores the last checkpoint if it goes on."""
         learning_rate = self.config.learning_rate(epoch)
-        for optimizer in self.optimizers.values():
-            optimizer.learning_rate.assign(learning_rate)
+        for phase, optimizer in self.optimizers.items():
+            optimizer.learning_rate.assign(learning_rate * (self.config.image_lr_scale if phase == "image" else 1.0))
         stats: dict[str, float] = {"lr": learning_rate}
         for phase in PHASES:
             order = self.shuffled_order(epoch, phase)
@@ -276,7 +276,9 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
         image_encoder, text_encoder = make_encoders(config, data.image_dim, data.text_dim)
         if config.mixed_precision:
             image_encoder, text_encoder = with_mixed_precision(image_encoder), with_mixed_precision(text_encoder)
-        trainer = DcmhTrainer(config, data, split, image_encoder, text_encoder, strategy)
+        # with frozen lower stages cached, the steps train the layers above them (shared with image_encoder)
+        bottom, trained_image = split_encoder(image_encoder, config) if uses_frozen_cache(config) else (None, image_encoder)
+        trainer = DcmhTrainer(config, data, split, trained_image, text_encoder, strategy)
     if strategy is not None:
         echo(f"tf.distribute: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replicas in sync")
     if resume and run.has_checkpoint():
@@ -290,8 +292,16 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
         adapt_standardization(image_encoder, data.images, split.train)
         adapt_standardization(text_encoder, data.texts, split.train)
     if config.pretrained and trainer.epochs_done == 0:  # a resumed run has them in its checkpoint
-        for note in load_matconvnet_weights(image_encoder, config.pretrained):
+        for note in load_pretrained(image_encoder, config):
             echo(note)
+    scoring = None
+    if bottom is not None:  # after the weights are in place: the frozen stages never change from here
+        cached = frozen_activations(bottom, data, config.batch_size, echo)
+        trainer.inputs["image"] = cached.images
+        trainer.check_finite["image"] = False  # computed from uint8 pixels
+        scoring = (trained_image, cached)
+        if config.flip:
+            echo("frozen stages cached: pictures are not flipped (--no-cache-frozen to flip them)")
     writer = tf.summary.create_file_writer(str(run.logs_path))
     selection = ModelSelection(run, config, data, split)
 
@@ -317,7 +327,7 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
                     f"text loss {stats['text/total']:.4f}, lr {stats['lr']:.2e} ({time.perf_counter() - started:.1f} s)"
                 )
                 if selection.is_due(epoch + 1):
-                    record = selection.evaluate(image_encoder, text_encoder, epoch + 1)
+                    record = selection.evaluate(image_encoder, text_encoder, epoch + 1, scoring)
                     with writer.as_default(step=epoch + 1):
                         tf.summary.scalar("validation/map_i2t", record["map_i2t"])
                         tf.summary.scalar("validation/map_t2i", record["map_t2i"])
@@ -326,24 +336,26 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
             stop.check()
         except StopRequested:
             writer.flush()
-            raise _interrupted(run, config, data, split, trainer, selection, stop, in_epoch, echo) from None
+            raise _interrupted(run, config, data, split, trainer, selection, stop, in_epoch, echo, scoring) from None
     # training is over: from here a Ctrl-C is Python's KeyboardInterrupt again
     if trainer.epochs_done < config.epochs and selection.should_stop():
         echo(f"early stop: no better validation MAP in the {config.patience} evaluations after epoch "
              f"{selection.best['epoch']}")
-    metrics = _finish(run, config, data, split, trainer, selection, writer, echo)
+    metrics = _finish(run, config, data, split, trainer, selection, writer, echo, scoring)
     return run, metrics
 
 
 def _finish(run: RunDirectory, config: Config, data: PairedData, split: Split, trainer: DcmhTrainer,
-            selection: ModelSelection, writer, echo: Callable[[str], None], **extra) -> dict:
+            selection: ModelSelection, writer, echo: Callable[[str], None], scoring=None, **extra) -> dict:
     """Score the encoders the run ends with on the query set (once) and write metrics.json and the
     .keras files: the kept epoch with keep_best, else the trainer's last complete epoch."""
     image_encoder, text_encoder = trainer.encoders["image"], trainer.encoders["text"]
     kept = selection.restore_kept(image_encoder, text_encoder)
     if kept is not None:
         echo(f"kept the encoders of epoch {kept} (best validation MAP)")
-    metrics = evaluate_encoders(image_encoder, text_encoder, data, split, config.batch_size)
+    # the query set, once, for the encoders the run ends with
+    scorer, scored = scoring if scoring is not None else (image_encoder, data)
+    metrics = evaluate_encoders(scorer, text_encoder, scored, split, config.batch_size)
     metrics.update(bits=config.bits, epoch=kept if kept is not None else trainer.epochs_done, dataset=config.dataset,
                    epochs_trained=trainer.epochs_done, **extra)
     if selection.history:
@@ -360,7 +372,7 @@ def _finish(run: RunDirectory, config: Config, data: PairedData, split: Split, t
 
 def _interrupted(run: RunDirectory, config: Config, data: PairedData, split: Split, trainer: DcmhTrainer,
                  selection: ModelSelection, stop: StopRequests, in_epoch: int | None,
-                 echo: Callable[[str], None]) -> FitInterrupted:
+                 echo: Callable[[str], None], scoring=None) -> FitInterrupted:
     """After a stop request: the unfinished epoch is dropped; the encoders go back to the checkpoint
     (the last complete epoch) and its metrics.json and .keras files are written, so that every file
     of the run speaks of the same epoch. A second signal skips that and removes the older files."""
@@ -378,7 +390,7 @@ def _interrupted(run: RunDirectory, config: Config, data: PairedData, split: Spl
         try:
             if trainer.epochs_done != done or in_epoch is not None:  # the buffers and weights went on past it
                 trainer.restore(run.load_checkpoint(trainer.encoders["image"], trainer.encoders["text"]))
-            _finish(run, config, data, split, trainer, selection, None, lambda message: None,
+            _finish(run, config, data, split, trainer, selection, None, lambda message: None, scoring,
                     interrupted=name)
             kept = f"the checkpoint, metrics.json and the .keras files hold epoch {done}"
         except KeyboardInterrupt:
