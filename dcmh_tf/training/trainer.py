@@ -381,7 +381,10 @@ def _interrupted(run: RunDirectory, config: Config, data: PairedData, split: Spl
     of the run speaks of the same epoch. A second signal skips that and removes the older files."""
     name = stop.signal.name
     done = run.epochs_done()
-    where = f"during epoch {in_epoch}/{config.epochs}" if in_epoch is not None else f"after epoch {done}/{config.epochs}"
+    if in_epoch is not None:
+        where = f"during epoch {in_epoch}/{config.epochs}"
+    else:
+        where = f"after epoch {done}/{config.epochs}" if done else f"before epoch 1/{config.epochs} began"
     resume = resume_command(run.path)
     if done == 0:
         message = (f"{name}: stopped {where} before any epoch was complete, so nothing is saved but the run's "
