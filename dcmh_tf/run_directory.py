@@ -13,6 +13,9 @@
     RUN/image_encoder.keras,   the encoders the run ends with (the kept ones with keep_best) in Keras'
     RUN/text_encoder.keras     native format: keras.saving.load_model after `import dcmh_tf`
     RUN/metrics.json           latest evaluation (at least map_i2t, map_t2i, bits)
+    RUN/onnx/                  the encoders as ONNX files for queries without TensorFlow, written by the
+                               first `search` / `encode` / `serve` (dcmh_tf.export.run_onnx), with the
+                               fingerprint of the weights they were made from (stale ones are rewritten)
     RUN/logs/                  TensorBoard scalars
     RUN/fit.lock               while a fit trains the run: its pid, host, start and the epoch in
                                progress (`FitLock`); a lock whose process is gone is stale and ignored
@@ -50,6 +53,7 @@ VALIDATION = "validation.json"
 KERAS_FILES = {"image": "image_encoder.keras", "text": "text_encoder.keras"}
 TOKENIZER = "tokenizer.json"
 LOCK = "fit.lock"
+ONNX = "onnx"
 
 
 class RunLiveError(RunDirectoryError):
@@ -218,7 +222,7 @@ class RunDirectory:
 
     def epochs_done(self) -> int:
         """Complete epochs in the checkpoint (0 without one); read without TensorFlow."""
-        return int(self._read_state()["epochs_done"]) if self.has_checkpoint() else 0
+        return int(self._read_state(read_buffers=False)["epochs_done"]) if self.has_checkpoint() else 0
 
     def resumed_config(self, epochs: int | None = None) -> Config:
         """The configuration to resume with: the saved one, trained to `epochs` in all when given (the
@@ -253,11 +257,13 @@ class RunDirectory:
                 ) from None
         return state
 
-    def check_checkpoint(self) -> dict[str, np.ndarray]:
+    def check_checkpoint(self, read_buffers: bool = True) -> dict[str, np.ndarray]:
         """The checked state arrays, after checking that both weight files open as HDF5; without
-        TensorFlow, so that the CLI refuses a damaged run at once."""
+        TensorFlow, so that the CLI refuses a damaged run at once. With `read_buffers=False` the
+        buffers F, G, B are checked from their headers and not read (a query needs none of them: a
+        hundred megabytes less to read); the result then holds epochs_done only."""
         self.require_checkpoint()
-        state = self._read_state()
+        state = self._read_state(read_buffers)
         for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS):
             path = self.checkpoint_path / name
             if not path.exists():
@@ -269,8 +275,9 @@ class RunDirectory:
                 raise self._damaged_weights(path, error, state) from None
         return state
 
-    def _read_state(self) -> dict[str, np.ndarray]:
-        """checkpoint/state.npz, checked against the run: F, G, B of (training pairs, bits), epochs done."""
+    def _read_state(self, read_buffers: bool = True) -> dict[str, np.ndarray]:
+        """checkpoint/state.npz, checked against the run: F, G, B of (training pairs, bits), epochs done.
+        Without `read_buffers`, F, G and B are checked from their .npy headers and left out."""
         path = self.checkpoint_path / STATE
         with open(path, "rb") as file:
             start = file.read(4)
@@ -279,7 +286,8 @@ class RunDirectory:
                                     f"starting {start!r}). {self._what_is_lost()}")
         try:
             with np.load(path, allow_pickle=False) as f:
-                state = {key: f[key] for key in f.files}
+                state = {key: f[key] if read_buffers or key not in ("F", "G", "B") else _npy_header(f.zip, key)
+                         for key in f.files}
         except Exception as error:  # noqa: BLE001  zipfile, zlib and the .npy parser each raise their own types
             raise RunDirectoryError(f"{path} is damaged ({type(error).__name__}: {error}). {self._what_is_lost()}") from None
         n, bits = len(self.load_split().train), self.config.bits
@@ -292,6 +300,8 @@ class RunDirectory:
                     f"{path} is damaged or from another run: '{key}' should be numbers of shape {shape} "
                     f"({n} training pairs, {bits} bits), received {received}. {self._what_is_lost()}"
                 )
+        if not read_buffers:
+            state = {key: value for key, value in state.items() if key not in ("F", "G", "B")}
         epochs = state["epochs_done"]
         if not np.issubdtype(epochs.dtype, np.integer) or int(epochs) < 0:
             raise RunDirectoryError(f"{path} is damaged: epochs_done {epochs!r} is not a whole number >= 0. "
@@ -337,15 +347,21 @@ class RunDirectory:
         import hashlib
 
         folder = self.best_path if self.kept_epoch() is not None else self.checkpoint_path
-        digest = hashlib.sha256()
-        for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS):
-            path = folder / name
+        paths = [folder / name for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS)]
+        for path in paths:
             if not path.is_file():
                 raise RunDirectoryError(f"{path} missing: the run has no complete checkpoint; train it with `dcmh-tf fit`.")
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-        return digest.hexdigest()[:16]
+        # within one process (a query checks the index and the ONNX files against it), the files are
+        # hashed again only when one of them was replaced
+        key = tuple((str(path.resolve()), *_file_stamp(path)) for path in paths)
+        if key not in _FINGERPRINTS:
+            digest = hashlib.sha256()
+            for path in paths:
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+            _FINGERPRINTS[key] = digest.hexdigest()[:16]
+        return _FINGERPRINTS[key]
 
     def identity(self) -> dict[str, str]:
         """{"path", "fingerprint"}: what an index or an export records of the run that made it."""
@@ -389,6 +405,11 @@ class RunDirectory:
         if not path.exists():
             raise RunDirectoryError(f"{path} missing: the run has not been evaluated yet.")
         return json.loads(path.read_text())
+
+    @property
+    def onnx_path(self) -> Path:
+        """RUN/onnx/: the encoders as ONNX files for onnxruntime (`dcmh_tf.retrieval.onnx_encoders`)."""
+        return self.path / ONNX
 
     @property
     def logs_path(self) -> Path:
@@ -482,6 +503,27 @@ def _process_start(pid: int) -> int | None:
         return int(text[text.rindex(")") + 2:].split()[19])  # fields after the command name, which may hold spaces
     except (OSError, ValueError, IndexError):
         return None
+class _Header:
+    """An array's shape and dtype, from its .npy header: what `_read_state` checks without reading it."""
+
+    def __init__(self, shape: tuple, dtype: np.dtype):
+        self.shape, self.dtype = shape, dtype
+
+
+def _npy_header(archive, key: str) -> _Header:
+    with archive.open(f"{key}.npy") as file:
+        version = np.lib.format.read_magic(file)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(file)
+    return _Header(shape, dtype)
+
+
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def input_description(data) -> dict[str, Any]:

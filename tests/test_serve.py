@@ -99,7 +99,9 @@ def test_query_labels_mark_the_results_and_give_the_precision_of_the_page(client
     marks = [hit["shares_label"] for hit in found["results"]]
     assert marks == ["sport" in hit["labels"] for hit in found["results"]]
     assert found["precision"] == pytest.approx(sum(marks) / len(marks))
-    assert "query_labels" not in client.post("/search", data={"text": "足球比赛"}).json()  # unknown: nothing marked
+    unknown = client.post("/search", data={"text": "足球比赛"}).json()  # the query's labels unknown: nothing marked
+    assert unknown["query_labels"] is None and unknown["precision"] is None
+    assert not any("shares_label" in hit or "image_path" in hit for hit in unknown["results"])
     response = client.post("/search", data={"text": "足球比赛", "labels": "sport, weather"})
     assert response.status_code == 422
     assert response.json()["detail"] == "labels: expected names among economy, sport; received 'weather'."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import check_run, print_json, reports_errors
+from dcmh_tf.cli.common import check_run, print_json, reports_errors, warn_collapse
 from dcmh_tf.evaluation.metrics import DEFAULT_TOPK
 
 
@@ -29,6 +29,7 @@ def evaluate(run, as_json, topk, plot_dir, progress):
     from dcmh_tf.evaluation.report import format_metrics
 
     metrics = evaluate_run(run, topk=topk, progress=progress)
+    warn_collapse(metrics)
     if plot_dir is not None:
         from dcmh_tf.evaluation.plots import write_plots
 

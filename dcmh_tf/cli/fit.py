@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import reports_errors
+from dcmh_tf.cli.common import reports_errors, warn_collapse
 from dcmh_tf.cli.startup import import_tensorflow
 from dcmh_tf.config import (
     DATASETS, FEATURE_SCALINGS, IMAGE_ENCODERS, LOSS_NORMALIZATIONS, MAX_BITS, OPTIMIZERS, PRESETS, STRATEGIES,
@@ -208,6 +208,7 @@ def fit(preset, output, resume, progress, **options):
     click.echo(f"MAP I→T {metrics['map_i2t']:.4f}   MAP T→I {metrics['map_t2i']:.4f}   "
                f"({config.bits} bits, {config.dataset}, {minutes:.1f} min)")
     click.echo(f"run directory: {run.path}")
+    warn_collapse(metrics)
 
 
 def _pretrained(value: str | None) -> str | None:

@@ -42,7 +42,7 @@ class QueryError(DataError):
 def check_picture(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> None:
     """Raise `QueryError` for an upload over `max_bytes`, that is not a picture, is truncated, or
     would decode to more than `max_pixels` pixels (a decompression bomb), before TensorFlow decodes it."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise QueryError("the uploaded picture is empty (0 bytes).", 400)
@@ -59,6 +59,9 @@ def check_picture(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: in
             image.load()
     except QueryError:
         raise
+    except UnidentifiedImageError:  # Pillow's message names an internal BytesIO object
+        raise QueryError(f"the upload is not a PNG, JPEG, GIF or BMP picture (its {len(data)} bytes start "
+                         f"{data[:8]!r}); send a picture file.", 415) from None
     except Image.DecompressionBombError as error:
         raise QueryError(f"the picture is too large to decode ({error}).", 413) from None
     except (OSError, SyntaxError, ValueError) as error:
@@ -223,19 +226,16 @@ def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_b
             top = offset + page + 1
         else:
             top = None  # a radius alone: every code within it, as `dcmh-tf search --radius`
-        with lock:
-            found = searcher.search(image=pixels, text=text, tags=tags, top=top, radius=radius)
+        with lock:  # the Searcher marks shares_label: the labels given, else those of a collection text sent as is
+            found = searcher.search(image=pixels, text=text, tags=tags, top=top, radius=radius,
+                                    labels=None if query_labels is None else [str(label) for label in query_labels])
         found["has_more"] = top is not None and len(found["results"]) > offset + page
         found["offset"] = offset
         found["results"] = found["results"][offset:offset + page] if top is not None else found["results"]
-        if query_labels is not None:
-            found["query_labels"] = query_labels
-            wanted = set(query_labels)
-            for hit in found["results"]:
-                hit["shares_label"] = bool(wanted & set(hit["labels"]))
-            shown = found["results"]
-            found["precision"] = sum(hit["shares_label"] for hit in shown) / len(shown) if shown else None
+        marks = [hit["shares_label"] for hit in found["results"] if "shares_label" in hit]
+        found["precision"] = sum(marks) / len(marks) if marks else None
         for hit in found["results"]:
+            hit.pop("image_path", None)  # the server's file paths stay on the server: image_url serves the file
             if index.modality == "image" or files.image_path(hit["id"]) is not None:
                 hit["image_url"] = f"/items/{hit['id']}/image" if files.image_path(hit["id"]) else None
             hit["text_url"] = f"/items/{hit['id']}/text" if files.text(hit["id"]) is not None else None
