@@ -343,20 +343,23 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
             stop.check()
         except StopRequested:
             writer.flush()
-            raise _interrupted(run, config, data, split, trainer, selection, stop, in_epoch, echo, scoring) from None
+            raise _interrupted(run, config, data, split, trainer, selection, stop, in_epoch, echo,
+                               (image_encoder, text_encoder), scoring) from None
     # training is over: from here a Ctrl-C is Python's KeyboardInterrupt again
     if trainer.epochs_done < config.epochs and selection.should_stop():
         echo(f"early stop: no better validation MAP in the {config.patience} evaluations after epoch "
              f"{selection.best['epoch']}")
-    metrics = _finish(run, config, data, split, trainer, selection, writer, echo, scoring)
+    metrics = _finish(run, config, data, split, trainer, selection, writer, echo, (image_encoder, text_encoder),
+                      scoring)
     return run, metrics
 
 
 def _finish(run: RunDirectory, config: Config, data: PairedData, split: Split, trainer: DcmhTrainer,
-            selection: ModelSelection, writer, echo: Callable[[str], None], scoring=None, **extra) -> dict:
+            selection: ModelSelection, writer, echo: Callable[[str], None], encoders, scoring=None, **extra) -> dict:
     """Score the encoders the run ends with on the query set (once) and write metrics.json and the
-    .keras files: the kept epoch with keep_best, else the trainer's last complete epoch."""
-    image_encoder, text_encoder = trainer.encoders["image"], trainer.encoders["text"]
+    .keras files: the kept epoch with keep_best, else the trainer's last complete epoch. `encoders`: the
+    whole (image, text) encoders (with frozen stages cached, the trainer holds only the image net's top)."""
+    image_encoder, text_encoder = encoders
     kept = selection.restore_kept(image_encoder, text_encoder)
     if kept is not None:
         echo(f"kept the encoders of epoch {kept} (best validation MAP)")
@@ -379,13 +382,16 @@ def _finish(run: RunDirectory, config: Config, data: PairedData, split: Split, t
 
 def _interrupted(run: RunDirectory, config: Config, data: PairedData, split: Split, trainer: DcmhTrainer,
                  selection: ModelSelection, stop: StopRequests, in_epoch: int | None,
-                 echo: Callable[[str], None], scoring=None) -> FitInterrupted:
+                 echo: Callable[[str], None], encoders, scoring=None) -> FitInterrupted:
     """After a stop request: the unfinished epoch is dropped; the encoders go back to the checkpoint
     (the last complete epoch) and its metrics.json and .keras files are written, so that every file
     of the run speaks of the same epoch. A second signal skips that and removes the older files."""
     name = stop.signal.name
     done = run.epochs_done()
-    where = f"during epoch {in_epoch}/{config.epochs}" if in_epoch is not None else f"after epoch {done}/{config.epochs}"
+    if in_epoch is not None:
+        where = f"during epoch {in_epoch}/{config.epochs}"
+    else:
+        where = f"after epoch {done}/{config.epochs}" if done else f"before epoch 1/{config.epochs} began"
     resume = resume_command(run.path)
     if done == 0:
         message = (f"{name}: stopped {where} before any epoch was complete, so nothing is saved but the run's "
@@ -396,8 +402,8 @@ def _interrupted(run: RunDirectory, config: Config, data: PairedData, split: Spl
              f"(press Ctrl-C again to skip)")
         try:
             if trainer.epochs_done != done or in_epoch is not None:  # the buffers and weights went on past it
-                trainer.restore(run.load_checkpoint(trainer.encoders["image"], trainer.encoders["text"]))
-            _finish(run, config, data, split, trainer, selection, None, lambda message: None, scoring,
+                trainer.restore(run.load_checkpoint(*encoders))  # the whole encoders, as saved
+            _finish(run, config, data, split, trainer, selection, None, lambda message: None, encoders, scoring,
                     interrupted=name)
             kept = f"the checkpoint, metrics.json and the .keras files hold epoch {done}"
         except KeyboardInterrupt:
