@@ -35,7 +35,8 @@ def main(argv=None) -> None:
     from dcmh_tf.config import resolve_config
     from dcmh_tf.data.collection import read_item_sources
     from dcmh_tf.data.loading import load_dataset, make_split
-    from dcmh_tf.data.prepare.raw import bag_of_words, rank_words
+    from dcmh_tf.data.prepare.raw import bag_of_words
+    from dcmh_tf.text import rank_words
     from dcmh_tf.evaluation.metrics import mean_average_precision
     from dcmh_tf.text import Tokenizer
 

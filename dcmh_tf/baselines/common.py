@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from dcmh_tf.data.features import column_statistics
+from dcmh_tf.standardization import column_statistics
 from dcmh_tf.errors import ConfigError, DataError
 from dcmh_tf.hashing import sign_codes
 

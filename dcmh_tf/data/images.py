@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from dcmh_tf.data.matfile import ArrayFile
+from dcmh_tf.data.readers import ReaderPool, read_rows
 from dcmh_tf.errors import DataError
 
 
@@ -59,8 +60,6 @@ class PixelStack:
             self._pool = None
         self.readers = readers
         if readers > 1:
-            from dcmh_tf.data.readers import ReaderPool
-
             self._pool = ReaderPool(self.stored.file.filename, self.stored.name, self.axes, self.shape[1:], self.dtype,
                                     readers)
 
@@ -86,22 +85,7 @@ class PixelStack:
             raise DataError(f"{self.name}: rows must be read in increasing order without repeats.")
         if self._pool is not None:
             return self._pool.read(rows)
-        if isinstance(self.stored, np.ndarray):  # in memory or memory-mapped (an unpacked copy): no lock needed
-            return np.transpose(np.take(self.stored, rows, axis=self.axes[0]), self.axes)
-        # Consecutive rows are read as one slice: one HDF5 request per run instead of per row.
-        runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1) if rows.size else []
-        parts = [self._read_range(int(run[0]), int(run[-1]) + 1) for run in runs]
-        if not parts:
-            return np.zeros((0,) + self.shape[1:], self.dtype)
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
-
-    def _read_range(self, start: int, stop: int) -> np.ndarray:
-        index = [slice(None)] * 4
-        index[self.axes[0]] = slice(start, stop)
-        with self._lock:
-            block = np.asarray(self.stored[tuple(index)])
-        return np.transpose(block, self.axes)
-
+        return read_rows(self.stored, self.axes, rows, self._lock)
 
 def find_pixel_axes(shape: tuple[int, ...], n_items: int, where: str) -> tuple[int, int, int, int]:
     """Axes (item, height, width, channel) of an image array of `shape`, in the order MATLAB (or

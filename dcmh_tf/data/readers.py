@@ -1,4 +1,5 @@
-"""Reader processes for pictures in an HDF5 (MATLAB v7.3) file.
+"""Reading rows of stored pictures: in this process (`read_rows`), or with reader processes for an
+HDF5 (MATLAB v7.3) file (`ReaderPool`). `images.PixelStack` uses both; neither knows it.
 
 h5py serialises every call in a process behind one lock, so one process decompresses one picture
 at a time whatever its thread count. A `ReaderPool` runs k spawned processes, each with its own
@@ -10,13 +11,37 @@ writing into fresh shared memory (every page faulted in and zeroed), measured on
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
+import threading
 import weakref
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import shared_memory
 
 import numpy as np
+
+from dcmh_tf.data.matfile import CHUNK_CACHE_BYTES
+
+
+def read_rows(stored, axes: tuple[int, int, int, int], rows: np.ndarray,
+              lock: threading.Lock | None = None) -> np.ndarray:
+    """Pixels (b, H, W, 3) of the increasing `rows` of `stored` (an h5py dataset or a NumPy array whose
+    axes `axes` hold item, height, width, channel), read in this process. `lock` is held around each
+    HDF5 request (see `PixelStack`); a NumPy array needs none."""
+    if isinstance(stored, np.ndarray):  # in memory or memory-mapped (an unpacked copy): one take
+        return np.transpose(np.take(stored, rows, axis=axes[0]), axes)
+    # Consecutive rows are read as one slice: one HDF5 request per run instead of per row.
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1) if rows.size else []
+    parts = []
+    for run in runs:
+        index = [slice(None)] * 4
+        index[axes[0]] = slice(int(run[0]), int(run[-1]) + 1)
+        with lock or contextlib.nullcontext():
+            parts.append(np.transpose(np.asarray(stored[tuple(index)]), axes))
+    if not parts:
+        return np.zeros((0,) + tuple(int(stored.shape[axis]) for axis in axes[1:]), stored.dtype)
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 class ReaderPool:
@@ -87,8 +112,8 @@ def _shut_down(pool: ProcessPoolExecutor, blocks: queue.SimpleQueue) -> None:
         _free(blocks.get())
 
 
-# in a reader process: its open stacks and the shared memory blocks it has attached, by name
-_STACKS: dict = {}
+# in a reader process: its open datasets and the shared memory blocks it has attached, by name
+_DATASETS: dict = {}
 _ATTACHED: dict[str, shared_memory.SharedMemory] = {}
 
 
@@ -96,17 +121,13 @@ def read_into_block(path: str, key: str, axes: tuple[int, int, int, int], rows: 
                     dtype: str) -> None:
     """In a reader process: `rows` of the stack `key` of `path` (opened once per process) written into
     the shared memory block named `block` (attached once; its creator unlinks it)."""
-    stack = _STACKS.get((path, key))
-    if stack is None:
+    dataset = _DATASETS.get((path, key))
+    if dataset is None:
         import h5py
 
-        from dcmh_tf.data.images import PixelStack
-        from dcmh_tf.data.matfile import CHUNK_CACHE_BYTES
-
-        stack = _STACKS[path, key] = PixelStack(h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)[key], axes,
-                                                name=f"{path}: {key!r}")
+        dataset = _DATASETS[path, key] = h5py.File(path, "r", rdcc_nbytes=CHUNK_CACHE_BYTES)[key]
     memory = _ATTACHED.get(block)
     if memory is None:
         memory = _ATTACHED[block] = shared_memory.SharedMemory(name=block)
-    pixels = stack[rows]
+    pixels = read_rows(dataset, axes, rows)
     np.ndarray(pixels.shape, np.dtype(dtype), buffer=memory.buf)[...] = pixels

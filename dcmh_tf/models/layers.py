@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dcmh_tf.data.features import column_statistics
+from dcmh_tf.standardization import column_statistics
 
 # Per-channel RGB means of ImageNet, used until a real CNN-F mean image is loaded with the
 # pretrained weights (which replace the whole (H, W, 3) mean image).

@@ -14,20 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from dcmh_tf.evaluation.scoring import evaluate_encoders
-
-
-def score(record: dict[str, Any]) -> float:
-    """What selection maximises: the mean of the two directions' validation MAP."""
-    return (record["map_i2t"] + record["map_t2i"]) / 2
-
-
-def best_record(history: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The evaluation with the highest score; the earliest among equal scores; None for no evaluation."""
-    best = None
-    for record in history:
-        if best is None or score(record) > score(best):
-            best = record
-    return best
+from dcmh_tf.run_directory import best_record, score
 
 
 class ModelSelection:

@@ -32,9 +32,9 @@ from typing import Callable
 import numpy as np
 
 from dcmh_tf.data.prepare.common import Selection
-from dcmh_tf.data.prepare.raw import Problems, bag_of_words, find_folder, rank_words, read_text, warn_on_stderr
+from dcmh_tf.data.prepare.raw import Problems, bag_of_words, find_folder, read_text, warn_on_stderr
 from dcmh_tf.errors import DataError
-from dcmh_tf.text import ENGLISH_STOP_WORDS
+from dcmh_tf.text import ENGLISH_STOP_WORDS, rank_words
 
 WORDS = 2912
 WORD = re.compile(r"[a-z]+")

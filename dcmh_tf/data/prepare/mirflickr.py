@@ -29,8 +29,9 @@ from typing import Callable
 import numpy as np
 
 from dcmh_tf.data.prepare.common import Selection
-from dcmh_tf.data.prepare.raw import Problems, bag_of_words, find_folder, rank_words, read_lines, warn_on_stderr
+from dcmh_tf.data.prepare.raw import Problems, bag_of_words, find_folder, read_lines, warn_on_stderr
 from dcmh_tf.errors import DataError
+from dcmh_tf.text import rank_words
 
 CONCEPTS = ("animals", "baby", "bird", "car", "clouds", "dog", "female", "flower", "food", "indoor", "lake", "male",
             "night", "people", "plant_life", "portrait", "river", "sea", "sky", "structures", "sunset", "transport",

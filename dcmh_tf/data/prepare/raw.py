@@ -10,7 +10,6 @@ the prepared files. Nothing is dropped silently.
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -80,11 +79,6 @@ def read_lines(path: Path) -> list[str]:
     return [line.strip() for line in read_text(path).splitlines() if line.strip()]
 
 
-def rank_words(counts: Counter, *, min_count: int = 1, size: int | None = None) -> list[str]:
-    """Words by falling count, ties in alphabetical order (so the order does not depend on the
-    order of the files); those counted at least `min_count` times, at most `size` of them."""
-    ranked = sorted((word for word, count in counts.items() if count >= min_count), key=lambda w: (-counts[w], w))
-    return ranked if size is None else ranked[:size]
 
 
 def bag_of_words(documents: list[Iterable[str]], vocabulary: list[str]) -> np.ndarray:
