@@ -474,7 +474,8 @@ class Searcher:
             positions, distances = index.within_radius(codes, radius)[0]
             positions, distances = positions[:top], distances[:top]  # top=None keeps them all
         found = positions >= 0  # an approximate index may find fewer than `top`
-        at_zero = len(index.within_radius(codes, 0)[0][0]) if index.exact else int(np.count_nonzero(distances == 0))
+        exact = index.index_type == "flat"  # a ShardedIndex of flat shards is exact too
+        at_zero = len(index.within_radius(codes, 0)[0][0]) if exact else int(np.count_nonzero(distances == 0))
         return positions[found], distances[found], at_zero
 
     def _query_labels(self, labels, tags, text, image_path) -> list[str] | None:
