@@ -29,6 +29,7 @@ from dcmh_tf.errors import RunDirectoryError, TrainingError
 from dcmh_tf.evaluation.scoring import evaluate_encoders
 from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
 from dcmh_tf.training.memory import check_training_memory
+from dcmh_tf.training.observer import TrainingObserver
 from dcmh_tf.models import adapt_standardization, make_encoders
 from dcmh_tf.models.cnnf import load_matconvnet_weights
 from dcmh_tf.models.precision import with_mixed_precision
@@ -226,10 +227,12 @@ def fit(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     split: Split | None = None,
+    observer: TrainingObserver | None = None,
 ) -> tuple[RunDirectory, dict]:
     """Train a run into `output` (a new run, or with `resume` the run already there, whose saved
     config is used; pass it in as `config`), evaluate it and write metrics.json. `split`: the
     split of a new run instead of the protocol's (e.g. a validation split drawn from the database).
+    `observer` (`dcmh_tf.training.observer`): told of the encoders, each epoch and the end; it may stop training.
 
     Returns the run directory and the final metrics.
     """
@@ -267,10 +270,13 @@ def fit(
             echo(note)
     writer = tf.summary.create_file_writer(str(run.logs_path))
     selection = ModelSelection(run, config, data, split)
+    observer = observer or TrainingObserver()
+    observer.on_train_begin(image_encoder, text_encoder)
 
     for epoch in range(trainer.epochs_done, config.epochs):
         if selection.should_stop():
             break
+        observer.on_epoch_begin(epoch)
         started = time.perf_counter()
         stats = trainer.train_epoch(epoch, progress=progress)
         run.save_checkpoint(image_encoder, text_encoder, trainer.state())
@@ -288,6 +294,11 @@ def fit(
                 tf.summary.scalar("validation/map_t2i", record["map_t2i"])
             echo(f"  validation MAP I→T {record['map_i2t']:.4f}  T→I {record['map_t2i']:.4f}"
                  f"{'  (best so far)' if record['best'] else ''}")
+            stats.update({"validation/map_i2t": record["map_i2t"], "validation/map_t2i": record["map_t2i"]})
+        if observer.on_epoch_end(epoch, stats):
+            if epoch + 1 < config.epochs:
+                echo(f"stopped by a callback after epoch {epoch + 1}")
+            break
     if trainer.epochs_done < config.epochs and selection.should_stop():
         echo(f"early stop: no better validation MAP in the {config.patience} evaluations after epoch "
              f"{selection.best['epoch']}")
@@ -306,4 +317,5 @@ def fit(
         tf.summary.scalar("map/t2i", metrics["map_t2i"])
     writer.flush()
     run.save_keras(image_encoder, text_encoder)
+    observer.on_train_end(metrics)
     return run, metrics
