@@ -177,10 +177,10 @@ class DCMH:
             if validation_freq is not None:
                 config = config.replace(eval_every=validation_freq)
             output = Path(output) if output is not None else None
-            if output is not None and (output / CONFIG).exists():
-                raise RunDirectoryError(f"{output} already holds a run; continue it with DCMH.load({str(output)!r})"
-                                        f".fit(), or choose another output.")
             if given:
+                if output is not None and (output / CONFIG).exists():  # before the arrays are written into it
+                    raise RunDirectoryError(f"{output} already holds a run; continue it with "
+                                            f"DCMH.load({str(output)!r}).fit(), or choose another output.")
                 folder = output or self._temporary_folder()
                 config, split = self._write_arrays(folder, config, images, texts, labels, validation, tokenizer)
                 output = folder

@@ -38,12 +38,12 @@ from dcmh_tf.cli.common import check_run, reports_errors
 def encode(run, output, modality, dataset, data_path, part, batch_size, progress, index_type, shard, **parameters):
     """Encode items of a dataset with the run in RUN into a Hamming index for `dcmh-tf search`."""
     check_run(run)
-    from dcmh_tf.retrieval.searcher import build_index
+    from dcmh_tf.api import DCMH
 
-    index = build_index(run, modality=modality, dataset=dataset, data_path=data_path, part=part,
-                        batch_size=batch_size, progress=progress, index_type=index_type,
-                        parameters={key: value for key, value in parameters.items() if value is not None},
-                        shard=parse_shard(shard) if shard else None)
+    index = DCMH.load(run).index(modality=modality, dataset=dataset, data_path=data_path, rows=part,
+                                 batch_size=batch_size, progress=progress, index_type=index_type,
+                                 parameters={key: value for key, value in parameters.items() if value is not None},
+                                 shard=parse_shard(shard) if shard else None)
     path = index.save(output)
     part_of = f", part {index.shard[0]}/{index.shard[1]}" if index.shard else ""
     click.echo(f"wrote {path}: {len(index)} {index.modality} codes of {index.bits} bits ({index.dataset}{part_of}), "

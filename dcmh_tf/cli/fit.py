@@ -165,10 +165,17 @@ def fit(preset, output, resume, progress, **options):
         if output is None:
             output = f"runs/{config.dataset}-{config.bits}b-{datetime.now():%Y%m%d-%H%M%S}"
     import_tensorflow()  # after the checks above, so that a mistyped option fails at once
-    from dcmh_tf.training.trainer import fit as fit_run
+    from dcmh_tf.api import DCMH
 
     started = time.perf_counter()
-    run, metrics = fit_run(config, output, resume=resume is not None, progress=progress, echo=click.echo)
+    if resume is not None:
+        model = DCMH.load(resume)
+        model.config = config  # the saved one, with --epochs, --pixels and --readers
+        model.fit(epochs=config.epochs, verbose=1 if progress else 2)
+    else:
+        model = DCMH.from_config(config)
+        model.fit(output=output, verbose=1 if progress else 2)
+    run, metrics = model.run, model.metrics
     minutes = (time.perf_counter() - started) / 60
     click.echo(f"MAP I→T {metrics['map_i2t']:.4f}   MAP T→I {metrics['map_t2i']:.4f}   "
                f"({config.bits} bits, {config.dataset}, {minutes:.1f} min)")
