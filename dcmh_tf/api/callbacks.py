@@ -72,6 +72,9 @@ class KerasCallbacks(TrainingObserver):
         self.encoders = (image_encoder, text_encoder)
         self.model = joint_model(image_encoder, text_encoder)
         self.model.stop_training = False
+        # The two nets have an optimizer each, driven by the trainer; "lr" is in the logs. TensorBoard
+        # looks for one optimizer on the model and logs nothing more without it.
+        self.model.optimizer = None
         self.callbacks.set_model(self.model)
         self.callbacks.on_train_begin()
 

@@ -132,6 +132,12 @@ def as_labels(labels: Any, where: str = "labels") -> tuple[np.ndarray, list | No
 
 
 def check_lengths(where: str, **arrays) -> int:
+    """The common row count of the named inputs; `DataError` when one is missing or the counts disagree."""
+    for name, value in arrays.items():
+        if value is None:
+            what = ("labels ((N, L) 0/1 or (N,) class indices): DCMH learns which pairs are similar from shared "
+                    "labels" if name == "labels" else f"{name} with one row per pair")
+            raise DataError(f"{where}: expected {what}; received None.")
     return check_row_counts(where, **{name: len(value) for name, value in arrays.items()})
 
 

@@ -382,7 +382,8 @@ class DCMH:
     # saving ----------------------------------------------------------------------------------------
     def save(self, path) -> Path:
         """Keep the run in the folder `path` (a run directory every `dcmh-tf` command reads); returns it.
-        A model fitted without `output` moves its temporary run there; another run is copied."""
+        A model fitted without `output` moves its temporary run there (and goes on from there);
+        another run is copied (the model stays with its own)."""
         path = Path(path)
         if self.run is None:
             raise RunDirectoryError("save: this model has not been fitted; fit it first (the run directory is "
@@ -398,7 +399,8 @@ class DCMH:
         if path.exists():
             path.rmdir()
         path.parent.mkdir(parents=True, exist_ok=True)
-        if self._temporary is not None and self._temporary.alive:
+        moving = self._temporary is not None and self._temporary.alive
+        if moving:
             shutil.move(str(source), str(path))
             self._temporary.detach()
             self._temporary = None
@@ -409,7 +411,8 @@ class DCMH:
             config = config.replace(data_path=str((path / Path(config.data_path).name).absolute()))
         saved = RunDirectory(path, config)
         saved.write_config()
-        self.run, self.config = saved, config
+        if moving:  # a copy leaves the model with its own run, as Keras' save leaves the model as it is
+            self.run, self.config = saved, config
         return path
 
 
