@@ -138,7 +138,8 @@ def check_lengths(where: str, **arrays) -> int:
             what = ("labels ((N, L) 0/1 or (N,) class indices): DCMH learns which pairs are similar from shared "
                     "labels" if name == "labels" else f"{name} with one row per pair")
             raise DataError(f"{where}: expected {what}; received None.")
-    return check_row_counts(where, **{name: len(value) for name, value in arrays.items()})
+    return check_row_counts(where, "Give one image, one text and one label per pair, in the same order.",
+                            **{name: len(value) for name, value in arrays.items()})
 
 
 def read_dataset(dataset, where: str = "dataset") -> tuple[Any, Any, np.ndarray]:
