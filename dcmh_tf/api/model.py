@@ -57,6 +57,8 @@ class DCMH:
     def __init__(self, bits: int | None = None, image_encoder: str | None = None, text_dim: int | None = None, *,
                  image_dim: int | None = None, preset: str | None = None, **options: Any):
         preset = preset or default_preset(image_encoder)
+        if (options.get("keep_best") or options.get("patience")) and "eval_every" not in options:
+            options["eval_every"] = 1  # they choose among validation scores: score every epoch, as Keras does
         for name, value in (("text_dim", text_dim), ("image_dim", image_dim)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ConfigError(f"{name}: expected a positive integer, received {value!r}.")
@@ -189,7 +191,7 @@ class DCMH:
                     raise ConfigError("fit: expected arrays (images, texts, labels), a tf.data.Dataset, or a dataset "
                                       "file in the configuration (data_path=...); received none of them.")
                 output = output or self._temporary_folder()
-        observer = KerasCallbacks(callbacks, config.epochs, verbose=0)
+        observer = KerasCallbacks(callbacks, config.epochs, verbose=verbose)
         echo = print if verbose else (lambda _message: None)
         run, metrics = train(config, output, resume=resume, progress=verbose == 1, echo=echo, split=split,
                              observer=observer)
@@ -221,7 +223,7 @@ class DCMH:
         if is_dataset(images):
             if texts is not None or labels is not None:
                 raise DataError("fit: a tf.data.Dataset holds (image, text, label) elements; pass it alone, "
-                                f"received texts and labels besides it.")
+                                "received texts and labels besides it.")
             images, texts, labels = read_dataset(images, "fit dataset")
         n = check_lengths("fit", images=images, texts=texts, labels=labels)
         if n == 0:
