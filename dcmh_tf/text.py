@@ -131,6 +131,36 @@ class Tokenizer:
         """The tokens of `text` not in the vocabulary, in order, without repeats."""
         return list(dict.fromkeys(t for t in self.tokens(text) if t not in self._columns))
 
+    def unknown_words(self, text: str) -> list[str]:
+        """What of `text` the vocabulary knows nothing of, in order, without repeats, as a reader would
+        name it: the words not in the vocabulary, and in a run of unspaced script (mode "characters")
+        each stretch of characters that no vocabulary n-gram of the run covers. "中国队获得银牌" with
+        中国, 队 and 获得 known gives ["银牌"], not the bigrams 队获, 得银 and 银牌 that `unknown_tokens` lists."""
+        if self.mode == "words":
+            return self.unknown_tokens(text)
+        lowered = _UNSPACED_RUN.sub(r" \1 ", text.lower())
+        unknown = []
+        for word in _NOT_LETTER.sub(" ", lowered).split():
+            if not _UNSPACED_WORD.fullmatch(word):
+                if word not in self._columns:
+                    unknown.append(word)
+                continue
+            covered = [False] * len(word)
+            for n in self.ngrams:
+                for i in range(len(word) - n + 1):
+                    if word[i:i + n] in self._columns:
+                        covered[i:i + n] = [True] * n
+            stretch = ""
+            for character, known in zip(word, covered):
+                if not known:
+                    stretch += character
+                elif stretch:
+                    unknown.append(stretch)
+                    stretch = ""
+            if stretch:
+                unknown.append(stretch)
+        return list(dict.fromkeys(unknown))
+
     # TensorFlow ------------------------------------------------------------------------------
     def tensorflow_tokens(self, texts):
         """The same cut as `tokens` in TensorFlow ops: a (batch,) string tensor to a ragged

@@ -65,6 +65,28 @@ def cases(run: Path, work: Path):
     yield "`fit --resume runs/nonexistent`", ["fit", "--resume", "runs/nonexistent"]
     yield "`evaluate plots` (a mistyped RUN)", ["evaluate", "plots"]
     yield "`evaluate RUN`: TensorFlow's start-up lines", ["evaluate", run, "--json"]
+    index = work / "images.npz"
+    if not index.exists():
+        subprocess.run([*DCMH, "encode", str(run), "-o", str(index), "--no-progress"], check=True, capture_output=True)
+    query = ["search", run, "--index", index]
+    yield '`search RUN --index INDEX --tags "中国队获得银牌"` (a sentence in --tags)', [*query, "--tags", "中国队获得银牌"]
+    yield '`search RUN --index INDEX --image "中国队获得银牌"` (a text in --image)', [*query, "--image", "中国队获得银牌"]
+    (work / "notes.jpg").write_text("中国队获得银牌\n", encoding="utf-8")
+    yield "`search ... --image notes.jpg`, a text file named .jpg", [*query, "--image", work / "notes.jpg"]
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(work / "whole.jpg", quality=95)
+    (work / "cut.jpg").write_bytes((work / "whole.jpg").read_bytes()[:400])
+    yield "`search ... --image cut.jpg`, a JPEG cut to 400 bytes", [*query, "--image", work / "cut.jpg"]
+    from dcmh_tf.retrieval.index import HammingIndex
+
+    other = work / "other-run.npz"
+    HammingIndex.load(index).save(other)  # the same codes, recorded as another run's
+    with np.load(other) as f:
+        arrays = {key: f[key] for key in f.files}
+    arrays["run"] = np.array('{"path": "runs/mine", "fingerprint": "0123456789abcdef"}')
+    np.savez_compressed(other, **arrays)
+    yield "`encode RUN -o INDEX` where INDEX holds another run's index", ["encode", run, "-o", other]
 
 
 def main(argv=None) -> None:

@@ -10,6 +10,12 @@
    default `--epoch-batches` batches of each phase are timed after one untimed batch and the epoch is
    extrapolated: ⌈n/batch⌉ · (image batch + text batch) + the B update. `--full-epoch` times a whole one.
 
+3. EfficientNet-Lite (`--lite VARIANT ...`, `--freeze N ...`): training pictures/s of the trainer's image step
+   (`DcmhTrainer`, tf.data pipeline, loss against the stored G, buffer update) against a bare Keras train
+   step (the same trained layers, Adam, a fixed batch, mean-square loss); with frozen stages the input is
+   their cached activations, as `fit` trains it. And inference pictures/s: the frozen bottom (the one-off
+   cache) and the whole net to the pooled head (`datasets features --backbone`).
+
 Weights are random: timing does not depend on them. The hardware (CPU model, cores, GPUs) and the
 TF/Keras versions are printed with the table.
 
@@ -46,6 +52,12 @@ def parse_arguments(argv=None):
     parser.add_argument("--labels", type=int, default=24)
     parser.add_argument("--epoch-batches", type=int, default=3, help="timed batches per phase for the estimate")
     parser.add_argument("--full-epoch", action="store_true", help="time a whole epoch instead of extrapolating")
+    parser.add_argument("--lite", nargs="*", default=[], choices=["efficientnet-lite0", "efficientnet-lite1",
+                                                                 "efficientnet-lite2"],
+                        help="EfficientNet-Lite variants of part 3 (none: skip it)")
+    parser.add_argument("--freeze", nargs="+", type=int, default=[0, 5], help="freeze_stages settings of part 3")
+    parser.add_argument("--lite-batch", type=int, default=64, help="batch of part 3")
+    parser.add_argument("--lite-size", type=int, default=None, help="input size of part 3 [default: the variant's]")
     return parser.parse_args(argv)
 
 
@@ -190,6 +202,79 @@ def time_dcmh_epoch(args, variant: str) -> tuple[float, str]:
     return estimate, how
 
 
+def time_efficientnet(args, encoder: str, freeze: int) -> dict:
+    """Pictures/s of the trainer's image step and of a bare Keras step of the same layers; inference pictures/s."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from dcmh_tf.config import resolve_config
+    from dcmh_tf.data.paired import PairedData, Split
+    from dcmh_tf.data.pipeline import make_dataset
+    from dcmh_tf.models import make_encoders
+    from dcmh_tf.training.frozen import split_encoder, uses_frozen_cache
+    from dcmh_tf.training.trainer import DcmhTrainer
+
+    batch = args.lite_batch
+    changes = {"image_size": args.lite_size} if args.lite_size else {}
+    config = resolve_config("collection", image_encoder=encoder, freeze_stages=freeze, pretrained="none", bits=args.bits,
+                            batch_size=batch, hidden=args.hidden, **changes)
+    keras.utils.set_random_seed(0)
+    image, text = make_encoders(config, None, args.text_dim)
+    rng = np.random.default_rng(0)
+    pixels = rng.uniform(0, 255, (batch, config.image_size, config.image_size, 3)).astype(np.float32)
+    result = {"size": config.image_size}
+    bottom, trained = split_encoder(image, config) if uses_frozen_cache(config) else (None, image)
+
+    def rate(function, x, repeats):
+        function(x)  # tracing
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            function(x)
+            times.append(time.perf_counter() - started)
+        return len(x) / statistics.median(times)
+
+    if bottom is not None:
+        result["cache pictures/s"] = rate(lambda x: bottom(x, training=False).numpy(), pixels, args.steps)
+        inputs = bottom(pixels, training=False).numpy()
+    else:
+        inputs = pixels
+    pooled = keras.Model(image.input, image.get_layer("avg_pool").output)
+    result["features pictures/s"] = rate(lambda x: pooled(x, training=False).numpy(), pixels, args.steps)
+
+    optimizer = keras.optimizers.Adam(1e-4)
+    variables = trained.trainable_variables
+    optimizer.build(variables)
+
+    @tf.function
+    def bare_step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(trained(x, training=True)))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    result["bare pictures/s"] = rate(lambda x: bare_step(tf.constant(x)).numpy(), inputs, args.steps)
+
+    n = batch * (args.steps + 1)
+    repeated = np.concatenate([inputs] * (args.steps + 1)) if bottom is not None else None
+    images = repeated if bottom is not None else RandomPixels(n, config.image_size)
+    data = PairedData("synthetic", images, (rng.random((n, args.text_dim)) < 0.01).astype(np.float32),
+                      (rng.random((n, args.labels)) < 0.1).astype(np.float32),
+                      image_kind="features" if bottom is not None else "pixels")
+    everything = np.arange(n)
+    trainer = DcmhTrainer(config, data, Split(query=everything[:0], database=everything, train=everything), trained, text)
+    trainer.check_finite["image"] = False  # as fit does for cached activations and for pixels
+    batches = iter(make_dataset(trainer.inputs["image"], trainer.rows, trainer.shuffled_order(0, "image"), batch))
+    positions, values = next(batches)
+    trainer.steps["image"](positions, values)["total"].numpy()  # tracing
+    started = time.perf_counter()
+    for positions, values in batches:  # the pipeline's reading counts: it is part of the trainer
+        {name: float(value) for name, value in trainer.steps["image"](positions, values).items()}
+    result["trainer pictures/s"] = batch * args.steps / (time.perf_counter() - started)
+    return result
+
+
 def main(argv=None) -> None:
     args = parse_arguments(argv)
     print("\n".join(describe_hardware()))
@@ -205,6 +290,18 @@ def main(argv=None) -> None:
         for variant in args.epoch_variants:
             seconds, how = time_dcmh_epoch(args, variant)
             print(f"| {variant} | {seconds:.1f} | {how} |", flush=True)
+    if args.lite:
+        print(f"\nEfficientNet-Lite, batch {args.lite_batch}, {args.bits} bits: training pictures/s (trainer's image step "
+              f"vs a bare Keras step of the same trained layers) and inference pictures/s")
+        print("| net | input | freeze_stages | trainer | bare Keras | trainer / bare | cache (frozen bottom) | pooled "
+              "features |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for encoder in args.lite:
+            for freeze in args.freeze:
+                r = time_efficientnet(args, encoder, freeze)
+                cache = f"{r['cache pictures/s']:.1f}" if "cache pictures/s" in r else "–"
+                print(f"| {encoder} | {r['size']} | {freeze} | {r['trainer pictures/s']:.1f} | {r['bare pictures/s']:.1f} | "
+                      f"{r['trainer pictures/s'] / r['bare pictures/s']:.0%} | {cache} | {r['features pictures/s']:.1f} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -189,14 +189,15 @@ def test_fast_failures_come_before_tensorflow_is_imported(arguments):
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="oneDNN's start-up line is printed on x86-64")
 def test_cli_is_quiet_by_default_and_verbose_on_request(trained_run):
     oneDNN = {"TF_ENABLE_ONEDNN_OPTS": "1"}  # the line TF_CPP_MIN_LOG_LEVEL does not silence
-    # a real command that imports TensorFlow, then fails on the missing index: the start-up is all it costs
-    command = ("search", str(trained_run), "--index", str(trained_run / "missing.npz"), "--tags", "red")
+    # a real command that imports TensorFlow, then fails on the dataset it is given: the start-up is all it
+    # costs (`search` no longer imports TensorFlow at all once the run has its ONNX encoders)
+    command = ("encode", str(trained_run), "-o", str(trained_run / "missing.npz"), "--dataset", "features")
     quiet = run_cli(*command, env=oneDNN)
-    assert quiet.returncode == 1 and "missing.npz" in quiet.stderr, quiet.stderr
+    assert quiet.returncode == 1 and "holds image features" in quiet.stderr, quiet.stderr
     assert "tensorflow imported: True" in quiet.stderr
     assert "port.cc" not in quiet.stderr and "absl::InitializeLog" not in quiet.stderr, quiet.stderr
     verbose = run_cli(*command, env={**oneDNN, "DCMH_TF_VERBOSE": "1"})
-    assert verbose.returncode == 1 and "missing.npz" in verbose.stderr
+    assert verbose.returncode == 1 and "holds image features" in verbose.stderr
     assert verbose.stderr.count("oneDNN custom operations are on") == 2  # once per copy of TSL's start-up code
 
 

@@ -122,3 +122,77 @@ def test_the_page_has_a_text_box_and_a_drop_zone(client):
 def test_help_says_it_binds_to_loopback():
     result = CliRunner().invoke(main, ["serve", "--help"])
     assert result.exit_code == 0 and "127.0.0.1" in result.output and "loopback" in result.output
+
+
+def busy_socket():
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def serve_process(*arguments):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environment = {key: value for key, value in os.environ.items() if key != "DCMH_TF_VERBOSE"}
+    return subprocess.Popen([str(Path(sys.executable).with_name("dcmh-tf")), "serve", *map(str, arguments)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+
+
+def test_a_busy_port_is_refused_in_one_line_before_anything_is_loaded(tmp_path):
+    with busy_socket() as taken:
+        port = taken.getsockname()[1]
+        # RUN and --index do not exist: the port is checked first, so the message is about the port
+        server = serve_process(tmp_path / "no-run", "--index", tmp_path / "no.npz", "--port", port)
+        out, err = server.communicate(timeout=60)
+    assert server.returncode == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"Error: port {port} on 127.0.0.1 is in use by another program; serve on another "
+                               f"port with --port ")
+    suggested = int(lines[0].split("--port ")[1].split()[0].rstrip("."))
+    import socket
+
+    with socket.socket() as probe:  # the suggested port is one that can be bound
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", suggested))
+
+
+def test_listen_refuses_an_unknown_host_and_holds_the_port_it_announces():
+    import socket
+
+    from dcmh_tf.retrieval.listening import PortError, listen
+
+    with pytest.raises(PortError, match=r"--host no-such-host\.invalid: expected an address of this machine"):
+        listen("no-such-host.invalid", 8000)
+    with busy_socket() as taken:
+        free = taken.getsockname()[1]
+    sock = listen("127.0.0.1", free)
+    try:
+        with pytest.raises(PortError, match=f"port {free} on 127.0.0.1 is in use"):
+            listen("127.0.0.1", free)  # ours now: nothing else can take it between the check and the server
+        with socket.create_connection(("127.0.0.1", free), timeout=5):
+            pass  # and it accepts connections (the backlog) before the server runs
+    finally:
+        sock.close()
+
+
+def test_serve_answers_on_the_port_it_checked(trained_collection):  # noqa: F811
+    import httpx
+
+    with busy_socket() as taken:
+        port = taken.getsockname()[1]
+    server = serve_process(trained_collection / "run", "--index", trained_collection / "images.npz", "--port", port)
+    try:
+        line = server.stderr.readline()  # printed once the encoders are loaded, just before serving
+        assert line.startswith(f"serving 18 image codes on http://127.0.0.1:{port}/"), line
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=60).json()
+        assert health["status"] == "ok" and health["items"] == 18
+    finally:
+        server.terminate()
+        server.communicate(timeout=60)

@@ -347,7 +347,8 @@ class DCMH:
     def index(self, codes=None, *, ids=None, labels=None, label_names=None, modality: str | None = None,
               index_type: str = "flat", parameters: dict | None = None, backend: str = "faiss",
               rows: str | None = None, dataset: str | None = None, data_path: str | None = None,
-              shard: tuple[int, int] | None = None, batch_size: int | None = None, progress: bool = False):
+              shard: tuple[int, int] | None = None, batch_size: int | None = None, progress: bool = False,
+              encoders: str = "auto"):
         """A Hamming index (`dcmh_tf.retrieval.index.HammingIndex`, faiss) of `codes` — ±1 (n, bits) or
         packed uint8 from `encode_*` — with their `ids` (default 0..n−1) and optional multi-hot `labels`.
 
@@ -369,7 +370,7 @@ class DCMH:
                                 "fitted or loaded has no items of its own to encode.")
             return build_index(self.run.path, modality=modality or "image", dataset=dataset, data_path=data_path,
                                part=rows, batch_size=batch_size, progress=progress, index_type=index_type,
-                               parameters=parameters, shard=shard)
+                               parameters=parameters, shard=shard, encoders=encoders)
         codes = np.asarray(codes)
         if codes.dtype == np.uint8:
             codes = unpack_codes(codes, self.config.bits)

@@ -38,7 +38,7 @@ class QueryError(DataError):
 def check_picture(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> None:
     """Raise `QueryError` for an upload over `max_bytes`, that is not a picture, is truncated, or
     would decode to more than `max_pixels` pixels (a decompression bomb), before TensorFlow decodes it."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise QueryError("the uploaded picture is empty (0 bytes).", 400)
@@ -55,6 +55,9 @@ def check_picture(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: in
             image.load()
     except QueryError:
         raise
+    except UnidentifiedImageError:  # Pillow's message names an internal BytesIO object
+        raise QueryError(f"the upload is not a PNG, JPEG, GIF or BMP picture (its {len(data)} bytes start "
+                         f"{data[:8]!r}); send a picture file.", 415) from None
     except Image.DecompressionBombError as error:
         raise QueryError(f"the picture is too large to decode ({error}).", 413) from None
     except (OSError, SyntaxError, ValueError) as error:
