@@ -26,7 +26,7 @@ def make_pairs(n: int, seed: int = 0):
 def main(folder: str = "runs/example-arrays") -> None:
     images, texts, labels = make_pairs(120)
     train, test = slice(0, 96), slice(96, 120)
-    model = dcmh_tf.DCMH(bits=16, text_dim=12, hidden=64, epochs=4, batch_size=16, jit=False)
+    model = dcmh_tf.DCMH(bits=16, image_encoder="cnnf", text_dim=12, hidden=64, epochs=4, batch_size=16, jit=False)
     history = model.fit(images[train], texts[train], labels[train], validation=0.2, verbose=2)
     print("validation MAP per epoch:", [round(value, 3) for value in history.history["val_map"]])
 

@@ -26,7 +26,7 @@ def make_dataset(n: int = 120, seed: int = 1) -> tf.data.Dataset:
 
 
 def main(logs: str = "logs/example-tf-data") -> None:
-    model = dcmh_tf.DCMH(bits=16, hidden=64, epochs=5, batch_size=16, jit=False)
+    model = dcmh_tf.DCMH(bits=16, image_encoder="cnnf", hidden=64, epochs=5, batch_size=16, jit=False)
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_map", mode="max", patience=2, verbose=1),
                  keras.callbacks.TensorBoard(log_dir=logs)]
     history = model.fit(make_dataset(), validation=0.2, callbacks=callbacks, verbose=0)

@@ -18,7 +18,7 @@ from dcmh_tf.cli import main
 from dcmh_tf.errors import ConfigError, DataError, DcmhError, RunDirectoryError
 
 # A configuration that trains in seconds (the tiny_config fixture's sizes, the collection preset otherwise).
-TINY = dict(bits=8, hidden=32, epochs=2, batch_size=8, seed=5, jit=False)
+TINY = dict(bits=8, image_encoder="cnnf", hidden=32, epochs=2, batch_size=8, seed=5, jit=False)
 
 
 def tiny_arrays(n: int = 48, seed: int = 0, size: int = 64, vocabulary: int = 12):
@@ -34,15 +34,18 @@ def tiny_arrays(n: int = 48, seed: int = 0, size: int = 64, vocabulary: int = 12
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
-    """A model fitted on arrays without an output folder (a temporary run), and its arrays."""
+    """A model fitted on arrays without an output folder (a temporary run), then saved (the run moves
+    to the saved folder); its history and arrays, and the temporary folder it trained in."""
     images, texts, labels = tiny_arrays()
     model = dcmh_tf.DCMH(text_dim=12, **TINY)
     history = model.fit(images, texts, labels, validation=0.25, verbose=0)
-    return model, history, (images, texts, labels)
+    temporary = model.run.path
+    model.save(tmp_path_factory.mktemp("fitted") / "mine")
+    return model, history, (images, texts, labels), temporary
 
 
 def test_fit_on_arrays_returns_a_keras_history_of_the_loss_terms_and_validation_map(fitted):
-    model, history, _ = fitted
+    model, history, _, _ = fitted
     assert isinstance(history, keras.callbacks.History)
     logs = history.history
     for key in ("loss", "image_loss", "text_loss", "image_pairwise", "text_quantization", "lr", "val_map_i2t",
@@ -58,7 +61,7 @@ def test_fit_on_arrays_returns_a_keras_history_of_the_loss_terms_and_validation_
 
 
 def test_round_trip_fit_save_load_gives_the_same_codes(fitted, tmp_path):
-    model, _, (images, texts, labels) = fitted
+    model, _, (images, texts, labels), temporary = fitted
     image_codes, text_codes = model.encode_images(images), model.encode_texts(texts)
     assert image_codes.shape == (48, 8) and image_codes.dtype == np.int8 and set(np.unique(image_codes)) <= {-1, 1}
     packed = model.encode_images(images, packed=True)
@@ -66,10 +69,13 @@ def test_round_trip_fit_save_load_gives_the_same_codes(fitted, tmp_path):
     assert np.array_equal(np.unpackbits(packed, axis=1).astype(int) * 2 - 1, image_codes)
     evaluated = model.evaluate(query=(images[:12], texts[:12], labels[:12]), database=(images[12:], texts[12:], labels[12:]))
 
-    saved = model.save(tmp_path / "mine")  # the temporary run moves there
-    assert saved == tmp_path / "mine" and model.run.path == saved
+    assert not temporary.exists() and model.run.path.name == "mine"  # the fixture's save moved the run
+    saved = model.save(tmp_path / "again")  # a copy of a saved run
+    assert saved == tmp_path / "again" and model.run.path.name == "mine"
     loaded = dcmh_tf.DCMH.load(saved)
-    assert loaded.config == model.config
+    # the copy reads its own copy of the arrays; everything else is the same configuration
+    assert loaded.config.data_path == str(saved / "arrays.npz")
+    assert loaded.config.replace(data_path=None) == model.config.replace(data_path=None)
     assert np.array_equal(loaded.encode_images(images), image_codes)
     assert np.array_equal(loaded.encode_texts(texts), text_codes)
     again = loaded.evaluate(query=(images[:12], texts[:12], labels[:12]), database=(images[12:], texts[12:], labels[12:]))
@@ -78,14 +84,14 @@ def test_round_trip_fit_save_load_gives_the_same_codes(fitted, tmp_path):
 
 
 def test_a_model_saved_from_python_is_read_by_dcmh_tf_evaluate_and_encode(fitted, tmp_path):
-    model, _, (images, _, _) = fitted
+    model, _, (images, _, _), _ = fitted
     run = tmp_path / "copy"
     model.save(run)  # a copy: the model stays with its own run
     assert model.run.path != run
     runner = CliRunner()
     result = runner.invoke(main, ["evaluate", str(run), "--json", "--no-progress"])
     assert result.exit_code == 0, result.output
-    from_cli = json.loads(result.output)
+    from_cli = json.loads(result.stdout)
     in_python = model.evaluate()  # the run's own query set against its database
     assert from_cli["map_i2t"] == in_python["map_i2t"] and from_cli["map_t2i"] == in_python["map_t2i"]
     assert from_cli["n_query"] == 12 and from_cli["n_database"] == 36
@@ -101,7 +107,7 @@ def test_a_model_saved_from_python_is_read_by_dcmh_tf_evaluate_and_encode(fitted
 
 
 def test_fit_from_a_tf_data_dataset_equals_fit_from_the_same_arrays(fitted):
-    model, history, (images, texts, labels) = fitted
+    model, history, (images, texts, labels), _ = fitted
     dataset = tf.data.Dataset.from_tensor_slices((images, texts, labels)).batch(7)
     other = dcmh_tf.DCMH(text_dim=12, **TINY)
     other_history = other.fit(dataset, validation=0.25, verbose=0)
@@ -162,13 +168,13 @@ def test_image_features_train_the_mlp_image_net(tmp_path):
     labels = rng.integers(0, 3, 40)
     features = (rng.normal(size=(3, 20))[labels] + rng.normal(size=(40, 20))).astype(np.float32)
     _, texts, _ = tiny_arrays(n=40, seed=2)
-    model = dcmh_tf.DCMH(image_encoder="mlp", **TINY)
+    model = dcmh_tf.DCMH(**{**TINY, "image_encoder": "mlp"})
     model.fit(features, texts, labels, validation=(features[:8], texts[:8], labels[:8]), verbose=0)
     assert model.config.dataset == "features" and model.image_dim == 20
     assert model.encode_images(features).shape == (40, 8)
     result = CliRunner().invoke(main, ["evaluate", str(model.save(tmp_path / "run")), "--json", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["n_query"] == 8
+    assert json.loads(result.stdout)["n_query"] == 8
 
 
 class StopAfterFirstEpoch(keras.callbacks.Callback):
