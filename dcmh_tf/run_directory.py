@@ -17,13 +17,18 @@
                                first `search` / `encode` / `serve` (dcmh_tf.export.run_onnx), with the
                                fingerprint of the weights they were made from (stale ones are rewritten)
     RUN/logs/                  TensorBoard scalars
+    RUN/fit.lock               while a fit trains the run: its pid, host, start and the epoch in
+                               progress (`FitLock`); a lock whose process is gone is stale and ignored
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +52,17 @@ BEST = "best"
 VALIDATION = "validation.json"
 KERAS_FILES = {"image": "image_encoder.keras", "text": "text_encoder.keras"}
 TOKENIZER = "tokenizer.json"
+LOCK = "fit.lock"
 ONNX = "onnx"
+
+
+class RunLiveError(RunDirectoryError):
+    """A command that reads a run's checkpoint, or writes beside it, met a fit that is still training it."""
+
+
+def resume_command(path) -> str:
+    """The command that continues the run in `path` from its last complete epoch."""
+    return f"dcmh-tf fit --resume {shlex.quote(str(path))}"
 
 
 class RunDirectory:
@@ -196,6 +211,10 @@ class RunDirectory:
 
     def require_checkpoint(self) -> None:
         if not self.has_checkpoint():
+            live = self.live_fit()
+            if live is not None:
+                raise RunLiveError(f"{self.path} has no checkpoint yet: its fit is still in its first epoch "
+                                   f"({describe_live_fit(live)}); wait for the first epoch to end.")
             raise RunDirectoryError(
                 f"{self.path} has no checkpoint yet ({CHECKPOINT}/{STATE} missing): the run stopped before "
                 f"its first epoch ended. Start it again with `dcmh-tf fit --output` to a new folder."
@@ -353,6 +372,30 @@ class RunDirectory:
         if not self.checkpoint_path.exists() and old.exists():
             os.replace(old, self.checkpoint_path)
 
+    # the live fit --------------------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK
+
+    def live_fit(self) -> dict[str, Any] | None:
+        """What RUN/fit.lock says of the fit training this run ({"pid", "host", "started", "epoch",
+        "epochs"}), or None when no fit holds it: no lock, or a stale one (its process is gone)."""
+        return FitLock.read_live(self.lock_path)
+
+    def fit_lock(self, epochs: int) -> "FitLock":
+        """Take RUN/fit.lock for the fit of this process (a context manager; released on exit, also on
+        an exception). Raises `RunLiveError` when a live fit already holds it; replaces a stale one."""
+        return FitLock(self.lock_path, epochs)
+
+    def refuse_live(self, command: str) -> None:
+        """Raise `RunLiveError` when a fit is training this run: `command` (e.g. "evaluate") would read a
+        checkpoint that moves on under it, or write beside a fit that owns the folder."""
+        live = self.live_fit()
+        if live is not None:
+            raise RunLiveError(f"{self.path} is being trained right now ({describe_live_fit(live)}): `dcmh-tf "
+                               f"{command}` needs a run that no fit is training. Wait for the fit to end, or stop it with Ctrl-C "
+                               f"(kill -INT {live['pid']}: it keeps its last complete epoch), then run it again.")
+
     # metrics -------------------------------------------------------------------------------
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         _write_atomically(self.path / METRICS, json.dumps(metrics, indent=2, sort_keys=True))
@@ -373,6 +416,93 @@ class RunDirectory:
         return self.path / LOGS
 
 
+class FitLock:
+    """RUN/fit.lock: which process trains the run, and the epoch in progress.
+
+    JSON {"pid", "host", "process_start", "started", "epoch", "epochs"}. A lock is live while its process
+    runs: on this host, a process with that pid whose start time (Linux's /proc/PID/stat) is the one
+    recorded, so a pid reused by another program does not count; a lock from another host is taken
+    as live (its process cannot be checked from here). Created with O_EXCL, so two fits cannot both
+    take a run; a stale lock (its fit was killed with SIGKILL or the machine stopped) is replaced."""
+
+    def __init__(self, path: Path, epochs: int):
+        self.path = Path(path)
+        self.values = {"pid": os.getpid(), "host": socket.gethostname(), "process_start": _process_start(os.getpid()),
+                       "started": time.strftime("%Y-%m-%d %H:%M:%S"), "epoch": None, "epochs": int(epochs)}
+
+    def __enter__(self) -> "FitLock":
+        for _ in range(2):  # a stale lock is removed once, then taken
+            try:
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                live = self.read_live(self.path)
+                if live is not None:
+                    raise RunLiveError(
+                        f"{self.path.parent} is already being trained ({describe_live_fit(live)}); one fit at a time "
+                        f"per run: wait for it to end, or stop it with Ctrl-C (kill -INT {live['pid']}) and "
+                        f"`{resume_command(self.path.parent)}` afterwards.") from None
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(descriptor, "w") as file:
+                file.write(json.dumps(self.values))
+            return self
+        raise RunLiveError(f"{self.path}: could not take the lock (another fit took it at the same moment); try again.")
+
+    def update(self, epoch: int) -> None:
+        """Record that `epoch` (1-based) is in progress."""
+        self.values["epoch"] = int(epoch)
+        _write_atomically(self.path, json.dumps(self.values))
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            if json.loads(self.path.read_text()).get("pid") == self.values["pid"]:
+                self.path.unlink()
+        except (OSError, ValueError):
+            pass
+
+    @staticmethod
+    def read_live(path: Path) -> dict[str, Any] | None:
+        """The lock's values when its fit is live, else None (no lock, unreadable, or stale)."""
+        try:
+            values = json.loads(Path(path).read_text())
+            pid = int(values["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # half-written by a fit starting this instant, or damaged: no live fit to report
+        if values.get("host") != socket.gethostname():
+            return values
+        if not _process_alive(pid):
+            return None
+        recorded, actual = values.get("process_start"), _process_start(pid)
+        if recorded is not None and actual is not None and recorded != actual:
+            return None  # the pid now belongs to another process
+        return values
+
+
+def describe_live_fit(live: dict[str, Any]) -> str:
+    """'fit pid 123, epoch 3/30 in progress, started 2026-12-07 03:10:00' for a lock's values."""
+    epoch = f"epoch {live['epoch']}/{live['epochs']} in progress" if live.get("epoch") else "loading its data"
+    host = f" on {live['host']}" if live.get("host") != socket.gethostname() else ""
+    return f"fit pid {live['pid']}{host}, {epoch}, started {live.get('started', '?')}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _process_start(pid: int) -> int | None:
+    """The start time of process `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or None
+    where /proc is absent."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return int(text[text.rindex(")") + 2:].split()[19])  # fields after the command name, which may hold spaces
+    except (OSError, ValueError, IndexError):
+        return None
 class _Header:
     """An array's shape and dtype, from its .npy header: what `_read_state` checks without reading it."""
 

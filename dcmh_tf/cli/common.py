@@ -29,12 +29,16 @@ def print_json(values) -> None:
     click.echo(json.dumps(values, indent=2, sort_keys=True, ensure_ascii=False))  # UTF-8 as is, not \u961f
 
 
-def check_run(path) -> None:
-    """Refuse a RUN that is not a trained run directory, then import TensorFlow: a mistyped RUN fails
-    in a fraction of a second instead of after TensorFlow's start-up."""
+def check_run(path, *, not_live: str | None = None) -> None:
+    """Refuse a RUN that is not a trained run directory (with `not_live`, the command's name, also one
+    that a fit is training right now), then import TensorFlow: a mistyped RUN fails in a fraction of
+    a second instead of after TensorFlow's start-up."""
     from dcmh_tf.run_directory import RunDirectory
 
-    RunDirectory.open(path).check_checkpoint(read_buffers=False)
+    run = RunDirectory.open(path)
+    if not_live is not None:
+        run.refuse_live(not_live)
+    run.check_checkpoint(read_buffers=False)
     import_tensorflow()
 
 

@@ -55,12 +55,12 @@ def encode(run, output, modality, dataset, data_path, part, batch_size, progress
     if encoders == "onnx":
         run_encoders(run_directory)  # writes RUN/onnx when missing; build_index says why when it cannot
     check_run(run)
-    from dcmh_tf.retrieval.searcher import build_index
+    from dcmh_tf.api import DCMH
 
-    index = build_index(run, modality=modality, dataset=dataset, data_path=data_path, part=part,
-                        batch_size=batch_size, progress=progress, index_type=index_type,
-                        parameters={key: value for key, value in parameters.items() if value is not None},
-                        shard=shard, encoders=encoders)
+    index = DCMH.load(run).index(modality=modality, dataset=dataset, data_path=data_path, rows=part,
+                                 batch_size=batch_size, progress=progress, index_type=index_type,
+                                 parameters={key: value for key, value in parameters.items() if value is not None},
+                                 shard=shard, encoders=encoders)
     path = index.save(output)
     part_of = f", part {index.shard[0]}/{index.shard[1]}" if index.shard else ""
     click.echo(f"wrote {path}: {len(index)} {index.modality} codes of {index.bits} bits ({index.dataset}{part_of}), "

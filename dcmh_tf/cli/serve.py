@@ -23,6 +23,9 @@ def serve(run, index_path, host, port):
     POST /search (text, tags or an uploaded picture), GET /items/ID/image and /items/ID/text,
     GET /health, the OpenAPI schema at /docs. Binds to loopback (127.0.0.1) unless --host says otherwise.
     Encoders and index are loaded once, at start-up."""
+    from dcmh_tf.retrieval.listening import listen
+
+    sock = listen(host, port)  # before anything is loaded: a busy port fails at once, and stays ours
     run_directory = open_run(run)  # a wrong folder fails at once
     from dcmh_tf.retrieval.shards import load_indexes
 
@@ -43,4 +46,5 @@ def serve(run, index_path, host, port):
         warn(warning)
     warm_up(searcher)
     click.echo(f"serving {len(searcher.index)} {searcher.index.modality} codes on http://{host}:{port}/", err=True)
-    uvicorn.run(make_app(searcher), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(make_app(searcher), host=host, port=port, log_level="warning"))
+    server.run(sockets=[sock])
