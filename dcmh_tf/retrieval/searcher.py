@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dcmh_tf.errors import ConfigError, DataError, DcmhError, RunDirectoryError
+from dcmh_tf.retrieval.backend import as_backend
 from dcmh_tf.retrieval.index import INDEX_TYPES, MODALITIES, HammingIndex
 from dcmh_tf.run_directory import RunDirectory
 
@@ -39,8 +40,24 @@ def build_index(run_path, *, modality: str = "image", dataset: str | None = None
     """
     from dcmh_tf.retrieval.shards import shard_rows
 
-    from dcmh_tf.data.loading import load_dataset
     from dcmh_tf.evaluation.scoring import encode_codes
+
+    run, data, rows = _rows_to_encode(run_path, modality, dataset, data_path, part)
+    if shard is not None:
+        rows = shard_rows(rows, shard)
+    if index_type not in INDEX_TYPES:
+        raise DataError(f"index type: expected one of {', '.join(INDEX_TYPES)}, received {index_type!r}.")
+    image_encoder, text_encoder, _ = run.restore_encoders()
+    encoder, array = (image_encoder, data.images) if modality == "image" else (text_encoder, data.texts)
+    codes = encode_codes(encoder, array, rows, batch_size or run.config.batch_size, progress, f"encoding {modality}s")
+    return HammingIndex.from_codes(codes, ids=rows, modality=modality, dataset=data.name,
+                                   labels=np.asarray(data.labels)[rows], label_names=data.label_names,
+                                   index_type=index_type, parameters=parameters, run=run.identity(), shard=shard)
+
+
+def _rows_to_encode(run_path, modality: str, dataset: str | None, data_path: str | None, part: str | None):
+    """(run, dataset, rows) that `encode` reads: see `build_index` for the arguments."""
+    from dcmh_tf.data.loading import load_dataset
 
     if modality not in MODALITIES:
         raise DataError(f"modality: expected one of {', '.join(MODALITIES)}, received {modality!r}.")
@@ -58,16 +75,110 @@ def build_index(run_path, *, modality: str = "image", dataset: str | None = None
         if len(rows) and rows.max() >= len(data):
             raise DataError(f"the run's {part} rows go up to {rows.max()}, but {data.name} has {len(data)} items; "
                             f"encode all its rows with --rows all.")
-    if shard is not None:
-        rows = shard_rows(rows, shard)
-    if index_type not in INDEX_TYPES:
-        raise DataError(f"index type: expected one of {', '.join(INDEX_TYPES)}, received {index_type!r}.")
+    return run, data, rows
+
+
+def write_collection(run_path, uri: str, collection: str | None = None, *, modality: str = "image",
+                     dataset: str | None = None, data_path: str | None = None, part: str | None = None,
+                     batch_size: int | None = None, progress: bool = False, index_type: str = "flat",
+                     parameters: dict | None = None, replace: bool = False, items: Sequence[int] | None = None,
+                     retry_seconds: float = 120.0, chunk_rows: int | None = None):
+    """Encode items like `build_index`, into the Milvus collection `collection` at `uri` (milvus://...).
+
+    A collection that holds part of these codes (an interrupted run) is resumed: only the missing rows are
+    read, encoded and inserted, so nothing is written twice. One written by another run, or of other
+    codes (length, modality, dataset, rows, index type), is refused unless `replace` (dropped and
+    written again). `items`: encode only these dataset rows and upsert them (an item held keeps its
+    position). A server that stops answering is waited for up to `retry_seconds` per batch.
+    Returns (MilvusIndex, number of codes written).
+    """
+    from dcmh_tf.retrieval import milvus
+
+    from dcmh_tf.evaluation.scoring import encode_codes
+    from dcmh_tf.hashing import pack_codes
+
+    run, data, rows = _rows_to_encode(run_path, modality, dataset, data_path, part)
+    if items is not None:
+        rows = np.asarray(sorted(set(int(i) for i in items)), np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(data)):
+            raise DataError(f"items: expected dataset rows 0 to {len(data) - 1}, received {rows.min()} … {rows.max()}.")
+    collection = collection or milvus.DEFAULT_COLLECTION
+    identity = run.identity()
+    wanted = {"bits": run.config.bits, "modality": modality, "dataset": data.name, "index_type": index_type}
+    index = None
+    if milvus.collection_exists(uri, collection):
+        index = milvus.MilvusIndex.open(uri, collection)
+        held = {"bits": index.bits, "modality": index.modality, "dataset": index.dataset, "index_type": index.index_type}
+        other_run = (index.run or {}).get("fingerprint") != identity["fingerprint"]
+        differs = [f"{key} {held[key]!r} (this encode: {wanted[key]!r})" for key in wanted if held[key] != wanted[key]]
+        if items is None and index.rows != len(rows):
+            differs.append(f"{index.rows} rows (this encode: {len(rows)})")
+        if other_run:
+            differs.insert(0, f"codes of run {(index.run or {}).get('path', '?')} (weights "
+                              f"{(index.run or {}).get('fingerprint')}; this run's: {identity['fingerprint']})")
+        if differs and not replace:
+            raise milvus.MilvusError(f"collection {collection!r} at {uri} holds {'; '.join(differs)}: writing into it "
+                                     f"would mix two sets of codes. Choose another --collection, or pass --replace "
+                                     f"to drop it and write it again.")
+        if differs:
+            index.drop()
+            index = None
+    elif items is not None:
+        raise milvus.MilvusError(f"{uri} has no collection {collection!r} to upsert items into; write it first with "
+                                 f"`dcmh-tf encode RUN --to {uri} --collection {collection}`.")
+    if index is None:
+        index = milvus.MilvusIndex.create(uri, collection, bits=run.config.bits, modality=modality, dataset=data.name,
+                                          label_names=data.label_names, run=identity, index_type=index_type,
+                                          parameters=parameters, rows=len(rows))
+    labels = np.asarray(data.labels)
     image_encoder, text_encoder, _ = run.restore_encoders()
     encoder, array = (image_encoder, data.images) if modality == "image" else (text_encoder, data.texts)
-    codes = encode_codes(encoder, array, rows, batch_size or run.config.batch_size, progress, f"encoding {modality}s")
-    return HammingIndex.from_codes(codes, ids=rows, modality=modality, dataset=data.name,
-                                   labels=np.asarray(data.labels)[rows], label_names=data.label_names,
-                                   index_type=index_type, parameters=parameters, run=run.identity(), shard=shard)
+    batch_size = batch_size or run.config.batch_size
+    if items is not None:
+        codes = encode_codes(encoder, array, rows, batch_size, False)
+        index.upsert(rows, pack_codes(codes), labels[rows])
+        return index, len(rows)
+    missing = index.missing_positions(len(rows))
+    chunk_rows = chunk_rows or milvus.BATCH_ROWS
+    bar = _progress_bar(len(missing), f"writing {modality} codes to {collection}", progress)
+    try:
+        for start in range(0, len(missing), chunk_rows):
+            positions = missing[start:start + chunk_rows]
+            chunk = rows[positions]
+            codes = encode_codes(encoder, array, chunk, batch_size, False)
+            _insert_resuming(index, chunk, pack_codes(codes), labels[chunk], positions, retry_seconds)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    index.wait_indexed()
+    return index, len(missing)
+
+
+def _insert_resuming(index, ids, packed, label_rows, positions, retry_seconds: float) -> None:
+    """Insert one batch; when the server stops answering, wait for it and insert what did not land."""
+    import time
+
+    from dcmh_tf.retrieval.milvus import MilvusUnavailable
+
+    deadline = time.monotonic() + retry_seconds
+    while True:
+        try:
+            held = index.held_positions(positions)
+            keep = ~np.isin(positions, held)
+            if keep.any():
+                index.insert(ids[keep], packed[keep], label_rows[keep], positions[keep])
+            return
+        except MilvusUnavailable as error:
+            if time.monotonic() > deadline:
+                raise MilvusUnavailable(f"{error} Waited {retry_seconds:.0f} s. Run the same command again when the "
+                                        f"server is up: it resumes where this one stopped.") from None
+            time.sleep(1.0)
+
+
+def _progress_bar(total: int, description: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="code", disable=not enabled, leave=False)
 
 
 def check_same_run(run: RunDirectory, index) -> None:
@@ -183,21 +294,24 @@ def text_to_bow(tokenizer, text: str) -> tuple[np.ndarray, list[str]]:
 
 
 def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None = None, text: str | None = None,
-                 top: int | None = None, radius: int | None = None, allow_other_run: bool = False) -> dict[str, Any]:
+                 top: int | None = None, radius: int | None = None, allow_other_run: bool = False,
+                 label: str | None = None) -> dict[str, Any]:
     """Query `index` with a picture file (`image`), a tag string (`tags`) or a raw text (`text`, cut
     by the run's tokenizer, for runs on a prepared collection) through the run's encoders.
 
     One query: the encoders are restored for it (a service keeps a `Searcher` instead). Returns what
-    `Searcher.search` returns. `index` is a `HammingIndex` or a `ShardedIndex`; one encoded by another
-    run is refused unless `allow_other_run`.
+    `Searcher.search` returns. `index` is a `HammingIndex`, a `ShardedIndex` or a `MilvusIndex`; one
+    encoded by another run is refused unless `allow_other_run`. `label`: only items with this label
+    (a Milvus collection filters in the engine).
     """
     if sum(query is not None for query in (image, tags, text)) != 1:
         raise DataError("give exactly one query: a picture (--image), tags (--tags) or a text (--text).")
     searcher = Searcher(run_path, index, allow_other_run=allow_other_run)
     if image is not None:
         searcher.check_query("image")
-        return searcher.search(image=read_image(image, searcher.run.config.image_size), top=top, radius=radius)
-    return searcher.search(tags=tags, text=text, top=top, radius=radius)
+        return searcher.search(image=read_image(image, searcher.run.config.image_size), top=top, radius=radius,
+                               label=label)
+    return searcher.search(tags=tags, text=text, top=top, radius=radius, label=label)
 
 
 class Searcher:
@@ -213,6 +327,7 @@ class Searcher:
         if not allow_other_run:
             check_same_run(self.run, index)
         self.index = index
+        self.backend = as_backend(index)  # the faiss index file, its shards, or a Milvus collection
         self.inputs = self.run.read_inputs()
         self.tokenizer = self.run.load_tokenizer()
         self._forwards: dict[str, Any] = {}
@@ -261,7 +376,7 @@ class Searcher:
         return self._forwards[modality]
 
     def search(self, *, image: np.ndarray | None = None, tags: str | None = None, text: str | None = None,
-               top: int | None = None, radius: int | None = None) -> dict[str, Any]:
+               top: int | None = None, radius: int | None = None, label: str | None = None) -> dict[str, Any]:
         """Answer one query: `image` (1, size, size, 3) float32 pixels (`read_image`, `decode_image`),
         a tag string, or a raw text.
 
@@ -287,23 +402,10 @@ class Searcher:
         else:
             query, unknown = tags_to_bow(parse_tags(tags), self.inputs["tag_vocabulary"])
         codes = sign_codes(self.forward("image" if kind == "image" else "text")(query).numpy())
-        index = self.index
-        if radius is None:
-            positions, distances = index.search(codes, top or 10)
-            positions, distances = positions[0], distances[0]
-        else:
-            positions, distances = index.within_radius(codes, radius)[0]
-            positions, distances = positions[:top], distances[:top]  # top=None keeps them all
-        found = positions >= 0  # an approximate index may find fewer than `top`
-        positions, distances = positions[found], distances[found]
+        hits = self.backend.find(codes, top=top, radius=radius, label=label)[0]
         results = [
-            {"rank": rank, "id": int(index.ids[position]), "position": int(position), "distance": int(distance),
-             **({"labels": _label_names(index, position)} if index.labels is not None else {})}
-            for rank, (position, distance) in enumerate(zip(positions, distances), 1)
+            {"rank": rank, "id": hit.id, "position": hit.position, "distance": hit.distance,
+             **({"labels": hit.labels} if hit.labels is not None else {})}
+            for rank, hit in enumerate(hits, 1)
         ]
-        return {"query": kind, "index_modality": index.modality, "unknown_tags": unknown, "results": results}
-
-
-def _label_names(index: HammingIndex, position: int) -> list:
-    columns = np.flatnonzero(index.labels[position]).tolist()
-    return [index.label_names[c] for c in columns] if index.label_names else columns
+        return {"query": kind, "index_modality": self.backend.modality, "unknown_tags": unknown, "results": results}
