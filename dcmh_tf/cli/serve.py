@@ -11,13 +11,17 @@ from dcmh_tf.cli.common import check_run, reports_errors
 @main.command()
 @click.argument("run", type=click.Path())
 @click.option("--index", "index_path", type=click.Path(), required=True,
-              help="Index file written by `dcmh-tf encode` with this run.")
+              help="Index file written by `dcmh-tf encode` with this run, or a Milvus collection: milvus://FILE.db "
+                   "(Lite) or milvus://http://HOST:PORT (a server; token from $DCMH_MILVUS_TOKEN).")
+@click.option("--collection", default=None, help="Milvus: the collection [default: the one collection of codes there].")
+@click.option("--allow-other-run", is_flag=True,
+              help="Serve an index encoded by another run (or by this run before more training).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind. The default answers this machine only (loopback); 0.0.0.0 exposes the "
                    "service, which has no authentication, to the network.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port.")
 @reports_errors
-def serve(run, index_path, host, port):
+def serve(run, index_path, collection, allow_other_run, host, port):
     """Serve searches of INDEX through the encoders of the run in RUN over HTTP: the web page at /,
     POST /search (text, tags or an uploaded picture), GET /items/ID/image and /items/ID/text,
     GET /health, the OpenAPI schema at /docs. Binds to loopback (127.0.0.1) unless --host says otherwise.
@@ -27,9 +31,11 @@ def serve(run, index_path, host, port):
 
     from dcmh_tf.retrieval.searcher import Searcher
     from dcmh_tf.retrieval.service import make_app, warm_up
-    from dcmh_tf.retrieval.shards import load_indexes
+    from dcmh_tf.cli.search import check_index_options
+    from dcmh_tf.retrieval.searcher import open_index
 
-    searcher = Searcher(run, load_indexes([index_path]))
+    check_index_options([index_path], collection, None)
+    searcher = Searcher(run, open_index([index_path], collection), allow_other_run=allow_other_run)
     warm_up(searcher)
     click.echo(f"serving {len(searcher.index)} {searcher.index.modality} codes on http://{host}:{port}/", err=True)
     uvicorn.run(make_app(searcher), host=host, port=port, log_level="warning")

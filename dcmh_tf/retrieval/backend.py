@@ -53,8 +53,9 @@ class Backend(ABC):
         carrying `label` when given. Nearest first, ties in database order."""
 
     def health(self) -> dict:
-        """{"status": "ok"} when the index can answer; engines behind a network say otherwise."""
-        return {"status": "ok"}
+        """{"status": "ok", "items": n} when the index can answer; an engine behind a network may answer
+        {"status": "unavailable", "detail": why}."""
+        return {"status": "ok", "items": len(self)}
 
 
 class FaissBackend(Backend):

@@ -181,6 +181,17 @@ def _progress_bar(total: int, description: str, enabled: bool):
     return tqdm(total=total, desc=description, unit="code", disable=not enabled, leave=False)
 
 
+def open_index(locations: Sequence[str], collection: str | None = None):
+    """The index `search` and `serve` query: a Milvus collection (one milvus:// location), or index files
+    and folders of shards (`shards.load_indexes`)."""
+    from dcmh_tf.retrieval.milvus import MilvusIndex, is_milvus_uri
+    from dcmh_tf.retrieval.shards import load_indexes
+
+    if len(locations) == 1 and is_milvus_uri(str(locations[0])):
+        return MilvusIndex.open(str(locations[0]), collection)
+    return load_indexes(locations)
+
+
 def check_same_run(run: RunDirectory, index) -> None:
     """Raise `DataError` unless `index` was encoded by this run's current weights.
 

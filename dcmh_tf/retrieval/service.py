@@ -1,9 +1,10 @@
 """The retrieval service: a run's encoders and a Hamming index behind HTTP (FastAPI).
 
-    POST /search              form fields: text, tags or an uploaded picture (image); k; radius
+    POST /search              form fields: text, tags or an uploaded picture (image); k; radius; label (Milvus)
     GET  /items/{id}/image    the item's original picture (collections prepared with sources only)
     GET  /items/{id}/text     the item's original text, UTF-8
-    GET  /health              {"status": "ok", ...}
+    GET  /health              {"status": "ok", ...}; 503 {"status": "unavailable", "detail"} when the index's
+                              engine (a Milvus server) does not answer
     GET  /                    the web page; /docs and /openapi.json the OpenAPI schema
 
 Encoders and index are loaded once (`Searcher`); the files served under /items come from the
@@ -134,14 +135,21 @@ def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_b
         return JSONResponse({"detail": str(error)}, status_code=getattr(error, "status", 422))
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "run": str(searcher.run.path), "bits": index.bits, "items": len(index),
+    def health():
+        # the index's engine may be a server of its own (Milvus): its state is the service's
+        state = searcher.backend.health()
+        body = {"status": state["status"], "run": str(searcher.run.path), "bits": index.bits,
+                "items": state.get("items"), "index": getattr(index, "uri", None) or "file",
                 "index_modality": index.modality, "dataset": index.dataset, "queries": searcher.query_kinds(),
                 "has_files": files.sources is not None}
+        if state["status"] != "ok":
+            return JSONResponse({**body, "detail": state.get("detail", "")}, status_code=503)
+        return body
 
     @app.post("/search")
     def search(text: str | None = Form(None), tags: str | None = Form(None), image: UploadFile | None = File(None),
-               k: int | None = Form(None), radius: int | None = Form(None)) -> dict[str, Any]:
+               k: int | None = Form(None), radius: int | None = Form(None),
+               label: str | None = Form(None)) -> dict[str, Any]:
         given = [name for name, value in (("text", text), ("tags", tags), ("image", image)) if value is not None]
         if len(given) != 1:
             raise QueryError(f"send exactly one of the fields text, tags and image; received "
@@ -163,7 +171,7 @@ def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_b
             if len(query) > MAX_TEXT_CHARS:
                 raise QueryError(f"the query has {len(query)} characters; the limit is {MAX_TEXT_CHARS}.", 413)
         with lock:
-            found = searcher.search(image=pixels, text=text, tags=tags, top=k, radius=radius)
+            found = searcher.search(image=pixels, text=text, tags=tags, top=k, radius=radius, label=label or None)
         for hit in found["results"]:
             if index.modality == "image" or files.image_path(hit["id"]) is not None:
                 hit["image_url"] = f"/items/{hit['id']}/image" if files.image_path(hit["id"]) else None
