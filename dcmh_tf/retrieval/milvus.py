@@ -486,8 +486,29 @@ class MilvusIndex(Backend):
         return low
 
     def _retrying(self, call: Callable):
-        """Run one engine call; load the collection when the server says it is not loaded (after a restart),
-        and turn a server that does not answer into `MilvusUnavailable`."""
+        """Run one engine call; turn a server that does not answer into `MilvusUnavailable`. After a failed
+        call the client is made again: a pymilvus 3.0 client with a token did not reconnect to a restarted
+        server here (a new one did)."""
+        try:
+            return self._loaded_call(call)
+        except MilvusUnavailable:
+            if parse_uri(self.uri)[0] != "server":
+                raise
+            try:
+                client = connect(self.uri)
+            except MilvusError:
+                raise MilvusUnavailable(f"the Milvus server at {self.uri} does not answer: it may be stopped or "
+                                        f"restarting; try again when it is up.") from None
+            old, self.client, self._loaded = self.client, client, False
+            try:
+                old.close()
+            except Exception:  # noqa: BLE001 - the old channel is broken anyway
+                pass
+            return self._loaded_call(call)
+
+    def _loaded_call(self, call: Callable):
+        """Run one engine call, loading the collection first (and again when a restarted server says it is
+        not loaded)."""
         if not self._loaded:
             _call(lambda: self.client.load_collection(self.collection), self.uri)
             self._loaded = True
