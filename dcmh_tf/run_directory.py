@@ -13,14 +13,22 @@
     RUN/image_encoder.keras,   the encoders the run ends with (the kept ones with keep_best) in Keras'
     RUN/text_encoder.keras     native format: keras.saving.load_model after `import dcmh_tf`
     RUN/metrics.json           latest evaluation (at least map_i2t, map_t2i, bits)
+    RUN/onnx/                  the encoders as ONNX files for queries without TensorFlow, written by the
+                               first `search` / `encode` / `serve` (dcmh_tf.export.run_onnx), with the
+                               fingerprint of the weights they were made from (stale ones are rewritten)
     RUN/logs/                  TensorBoard scalars
+    RUN/fit.lock               while a fit trains the run: its pid, host, start and the epoch in
+                               progress (`FitLock`); a lock whose process is gone is stale and ignored
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +52,17 @@ BEST = "best"
 VALIDATION = "validation.json"
 KERAS_FILES = {"image": "image_encoder.keras", "text": "text_encoder.keras"}
 TOKENIZER = "tokenizer.json"
+LOCK = "fit.lock"
+ONNX = "onnx"
+
+
+class RunLiveError(RunDirectoryError):
+    """A command that reads a run's checkpoint, or writes beside it, met a fit that is still training it."""
+
+
+def resume_command(path) -> str:
+    """The command that continues the run in `path` from its last complete epoch."""
+    return f"dcmh-tf fit --resume {shlex.quote(str(path))}"
 
 
 class RunDirectory:
@@ -192,6 +211,10 @@ class RunDirectory:
 
     def require_checkpoint(self) -> None:
         if not self.has_checkpoint():
+            live = self.live_fit()
+            if live is not None:
+                raise RunLiveError(f"{self.path} has no checkpoint yet: its fit is still in its first epoch "
+                                   f"({describe_live_fit(live)}); wait for the first epoch to end.")
             raise RunDirectoryError(
                 f"{self.path} has no checkpoint yet ({CHECKPOINT}/{STATE} missing): the run stopped before "
                 f"its first epoch ended. Start it again with `dcmh-tf fit --output` to a new folder."
@@ -199,7 +222,7 @@ class RunDirectory:
 
     def epochs_done(self) -> int:
         """Complete epochs in the checkpoint (0 without one); read without TensorFlow."""
-        return int(self._read_state()["epochs_done"]) if self.has_checkpoint() else 0
+        return int(self._read_state(read_buffers=False)["epochs_done"]) if self.has_checkpoint() else 0
 
     def resumed_config(self, epochs: int | None = None) -> Config:
         """The configuration to resume with: the saved one, trained to `epochs` in all when given (the
@@ -234,11 +257,13 @@ class RunDirectory:
                 ) from None
         return state
 
-    def check_checkpoint(self) -> dict[str, np.ndarray]:
+    def check_checkpoint(self, read_buffers: bool = True) -> dict[str, np.ndarray]:
         """The checked state arrays, after checking that both weight files open as HDF5; without
-        TensorFlow, so that the CLI refuses a damaged run at once."""
+        TensorFlow, so that the CLI refuses a damaged run at once. With `read_buffers=False` the
+        buffers F, G, B are checked from their headers and not read (a query needs none of them: a
+        hundred megabytes less to read); the result then holds epochs_done only."""
         self.require_checkpoint()
-        state = self._read_state()
+        state = self._read_state(read_buffers)
         for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS):
             path = self.checkpoint_path / name
             if not path.exists():
@@ -250,8 +275,9 @@ class RunDirectory:
                 raise self._damaged_weights(path, error, state) from None
         return state
 
-    def _read_state(self) -> dict[str, np.ndarray]:
-        """checkpoint/state.npz, checked against the run: F, G, B of (training pairs, bits), epochs done."""
+    def _read_state(self, read_buffers: bool = True) -> dict[str, np.ndarray]:
+        """checkpoint/state.npz, checked against the run: F, G, B of (training pairs, bits), epochs done.
+        Without `read_buffers`, F, G and B are checked from their .npy headers and left out."""
         path = self.checkpoint_path / STATE
         with open(path, "rb") as file:
             start = file.read(4)
@@ -260,7 +286,8 @@ class RunDirectory:
                                     f"starting {start!r}). {self._what_is_lost()}")
         try:
             with np.load(path, allow_pickle=False) as f:
-                state = {key: f[key] for key in f.files}
+                state = {key: f[key] if read_buffers or key not in ("F", "G", "B") else _npy_header(f.zip, key)
+                         for key in f.files}
         except Exception as error:  # noqa: BLE001  zipfile, zlib and the .npy parser each raise their own types
             raise RunDirectoryError(f"{path} is damaged ({type(error).__name__}: {error}). {self._what_is_lost()}") from None
         n, bits = len(self.load_split().train), self.config.bits
@@ -273,6 +300,8 @@ class RunDirectory:
                     f"{path} is damaged or from another run: '{key}' should be numbers of shape {shape} "
                     f"({n} training pairs, {bits} bits), received {received}. {self._what_is_lost()}"
                 )
+        if not read_buffers:
+            state = {key: value for key, value in state.items() if key not in ("F", "G", "B")}
         epochs = state["epochs_done"]
         if not np.issubdtype(epochs.dtype, np.integer) or int(epochs) < 0:
             raise RunDirectoryError(f"{path} is damaged: epochs_done {epochs!r} is not a whole number >= 0. "
@@ -318,15 +347,21 @@ class RunDirectory:
         import hashlib
 
         folder = self.best_path if self.kept_epoch() is not None else self.checkpoint_path
-        digest = hashlib.sha256()
-        for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS):
-            path = folder / name
+        paths = [folder / name for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS)]
+        for path in paths:
             if not path.is_file():
                 raise RunDirectoryError(f"{path} missing: the run has no complete checkpoint; train it with `dcmh-tf fit`.")
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-        return digest.hexdigest()[:16]
+        # within one process (a query checks the index and the ONNX files against it), the files are
+        # hashed again only when one of them was replaced
+        key = tuple((str(path.resolve()), *_file_stamp(path)) for path in paths)
+        if key not in _FINGERPRINTS:
+            digest = hashlib.sha256()
+            for path in paths:
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+            _FINGERPRINTS[key] = digest.hexdigest()[:16]
+        return _FINGERPRINTS[key]
 
     def identity(self) -> dict[str, str]:
         """{"path", "fingerprint"}: what an index or an export records of the run that made it."""
@@ -336,6 +371,30 @@ class RunDirectory:
         old = self.path / (CHECKPOINT + ".old")
         if not self.checkpoint_path.exists() and old.exists():
             os.replace(old, self.checkpoint_path)
+
+    # the live fit --------------------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK
+
+    def live_fit(self) -> dict[str, Any] | None:
+        """What RUN/fit.lock says of the fit training this run ({"pid", "host", "started", "epoch",
+        "epochs"}), or None when no fit holds it: no lock, or a stale one (its process is gone)."""
+        return FitLock.read_live(self.lock_path)
+
+    def fit_lock(self, epochs: int) -> "FitLock":
+        """Take RUN/fit.lock for the fit of this process (a context manager; released on exit, also on
+        an exception). Raises `RunLiveError` when a live fit already holds it; replaces a stale one."""
+        return FitLock(self.lock_path, epochs)
+
+    def refuse_live(self, command: str) -> None:
+        """Raise `RunLiveError` when a fit is training this run: `command` (e.g. "evaluate") would read a
+        checkpoint that moves on under it, or write beside a fit that owns the folder."""
+        live = self.live_fit()
+        if live is not None:
+            raise RunLiveError(f"{self.path} is being trained right now ({describe_live_fit(live)}): `dcmh-tf "
+                               f"{command}` needs a run that no fit is training. Wait for the fit to end, or stop it with Ctrl-C "
+                               f"(kill -INT {live['pid']}: it keeps its last complete epoch), then run it again.")
 
     # metrics -------------------------------------------------------------------------------
     def write_metrics(self, metrics: dict[str, Any]) -> None:
@@ -348,8 +407,123 @@ class RunDirectory:
         return json.loads(path.read_text())
 
     @property
+    def onnx_path(self) -> Path:
+        """RUN/onnx/: the encoders as ONNX files for onnxruntime (`dcmh_tf.retrieval.onnx_encoders`)."""
+        return self.path / ONNX
+
+    @property
     def logs_path(self) -> Path:
         return self.path / LOGS
+
+
+class FitLock:
+    """RUN/fit.lock: which process trains the run, and the epoch in progress.
+
+    JSON {"pid", "host", "process_start", "started", "epoch", "epochs"}. A lock is live while its process
+    runs: on this host, a process with that pid whose start time (Linux's /proc/PID/stat) is the one
+    recorded, so a pid reused by another program does not count; a lock from another host is taken
+    as live (its process cannot be checked from here). Created with O_EXCL, so two fits cannot both
+    take a run; a stale lock (its fit was killed with SIGKILL or the machine stopped) is replaced."""
+
+    def __init__(self, path: Path, epochs: int):
+        self.path = Path(path)
+        self.values = {"pid": os.getpid(), "host": socket.gethostname(), "process_start": _process_start(os.getpid()),
+                       "started": time.strftime("%Y-%m-%d %H:%M:%S"), "epoch": None, "epochs": int(epochs)}
+
+    def __enter__(self) -> "FitLock":
+        for _ in range(2):  # a stale lock is removed once, then taken
+            try:
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                live = self.read_live(self.path)
+                if live is not None:
+                    raise RunLiveError(
+                        f"{self.path.parent} is already being trained ({describe_live_fit(live)}); one fit at a time "
+                        f"per run: wait for it to end, or stop it with Ctrl-C (kill -INT {live['pid']}) and "
+                        f"`{resume_command(self.path.parent)}` afterwards.") from None
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(descriptor, "w") as file:
+                file.write(json.dumps(self.values))
+            return self
+        raise RunLiveError(f"{self.path}: could not take the lock (another fit took it at the same moment); try again.")
+
+    def update(self, epoch: int) -> None:
+        """Record that `epoch` (1-based) is in progress."""
+        self.values["epoch"] = int(epoch)
+        _write_atomically(self.path, json.dumps(self.values))
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            if json.loads(self.path.read_text()).get("pid") == self.values["pid"]:
+                self.path.unlink()
+        except (OSError, ValueError):
+            pass
+
+    @staticmethod
+    def read_live(path: Path) -> dict[str, Any] | None:
+        """The lock's values when its fit is live, else None (no lock, unreadable, or stale)."""
+        try:
+            values = json.loads(Path(path).read_text())
+            pid = int(values["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # half-written by a fit starting this instant, or damaged: no live fit to report
+        if values.get("host") != socket.gethostname():
+            return values
+        if not _process_alive(pid):
+            return None
+        recorded, actual = values.get("process_start"), _process_start(pid)
+        if recorded is not None and actual is not None and recorded != actual:
+            return None  # the pid now belongs to another process
+        return values
+
+
+def describe_live_fit(live: dict[str, Any]) -> str:
+    """'fit pid 123, epoch 3/30 in progress, started 2026-12-07 03:10:00' for a lock's values."""
+    epoch = f"epoch {live['epoch']}/{live['epochs']} in progress" if live.get("epoch") else "loading its data"
+    host = f" on {live['host']}" if live.get("host") != socket.gethostname() else ""
+    return f"fit pid {live['pid']}{host}, {epoch}, started {live.get('started', '?')}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _process_start(pid: int) -> int | None:
+    """The start time of process `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or None
+    where /proc is absent."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return int(text[text.rindex(")") + 2:].split()[19])  # fields after the command name, which may hold spaces
+    except (OSError, ValueError, IndexError):
+        return None
+class _Header:
+    """An array's shape and dtype, from its .npy header: what `_read_state` checks without reading it."""
+
+    def __init__(self, shape: tuple, dtype: np.dtype):
+        self.shape, self.dtype = shape, dtype
+
+
+def _npy_header(archive, key: str) -> _Header:
+    with archive.open(f"{key}.npy") as file:
+        version = np.lib.format.read_magic(file)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(file)
+    return _Header(shape, dtype)
+
+
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def input_description(data) -> dict[str, Any]:

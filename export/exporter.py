@@ -51,6 +51,7 @@ def export_run(
     overwrite: bool = False,
     sample_size: int = SAMPLE_SIZE,
     progress: bool = False,
+    allow_other_runs: bool = False,
 ) -> ExportResult:
     """Export the encoders of the run in `run_path` to `output`:
 
@@ -58,13 +59,15 @@ def export_run(
         OUT/onnx/<version>/<name>_image.onnx, OUT/onnx/<version>/<name>_text.onnx   (onnx)
         OUT/keras/<version>/<name>_image.keras, OUT/keras/<version>/<name>_text.keras   (keras)
 
-    Refuses (`ExportError`) to replace an existing version unless `overwrite`. Afterwards each
+    Refuses (`ExportError`) to replace an existing version unless `overwrite`, and to add a version
+    beside models of the same name exported from another run unless `allow_other_runs`. Afterwards each
     written model runs on `sample_size` random inputs (seed 0) and is compared with Keras.
     """
     from dcmh_tf.run_directory import RunDirectory
 
     formats = _check_arguments(formats, name, version, output)
     run = RunDirectory.open(run_path)
+    run.refuse_live("export")  # its checkpoint moves on while a fit trains it
     targets = {
         (modality, format): _target(output, name, modality, version, format)
         for format in formats
@@ -76,8 +79,22 @@ def export_run(
             f"version {version} already exists: {', '.join(existing)}. "
             f"Choose another --version, or pass --overwrite to replace it."
         )
+    # an absolute path, so that a later export from another folder recognises the same run
+    identity = dict(run.identity(), path=str(run.path.resolve()))
+    others = [other for other in other_runs(output, name, identity) if not (overwrite and other[0] == version)]
+    if others and not allow_other_runs:
+        runs: dict[tuple[str, str], list[str]] = {}
+        for version, path, fingerprint in others:
+            runs.setdefault((path, fingerprint), []).append(str(version))
+        listed = "; ".join(f"version{'s' if len(versions) > 1 else ''} {', '.join(versions)} from {path} (weights "
+                           f"{fingerprint})" for (path, fingerprint), versions in runs.items())
+        raise ExportError(
+            f"{output} already holds {name}_image / {name}_text models of another run ({listed}); this export is of "
+            f"{identity['path']} (weights {identity['fingerprint']}). TF Serving serves the highest version of a "
+            f"name, so clients would get codes of another run, whose index they do not match. Export to another "
+            f"--output or --name, or pass --force to version the two runs under one name."
+        )
     encoders = {encoder.modality: encoder for encoder in load_run_encoders(run)}
-    identity = run.identity()
     result = ExportResult(sample=f"{sample_size} random inputs per encoder (seed 0), not the run's data")
     # disable=None: tqdm draws only on a terminal, so `export ... 2> log` gets no bars
     steps = tqdm(targets.items(), desc="export", unit="model", disable=None if progress else True, file=sys.stderr)
@@ -97,6 +114,47 @@ def export_run(
         result.models_config = write_models_config(output, name)
     result.parity = check_parity(result, encoders, name, sample_size)
     return result
+
+
+def other_runs(output, name: str, identity: dict) -> list[tuple[int, str, str]]:
+    """(version, run path, weights fingerprint) of the models named `name` in `output` that another run
+    made: another run folder and other weights (the same folder with other weights is that run trained
+    further, which is what versions are for). Read from the identity files `record_identity` writes."""
+    found = {}
+    for modality in ("image", "text"):
+        records = [*Path(output).glob(f"{model_name(name, modality)}/*/assets.extra/dcmh_run.json"),
+                   *Path(output).glob(f"keras/*/{model_name(name, modality)}.dcmh_run.json")]
+        for record in records:
+            try:
+                recorded = json.loads(record.read_text())
+                version = int(record.parent.parent.name if record.parent.name == "assets.extra" else record.parent.name)
+            except (OSError, ValueError):
+                continue
+            same_weights = recorded.get("fingerprint") == identity["fingerprint"]
+            same_run = Path(recorded.get("path", "")).resolve() == Path(identity["path"])
+            if not (same_weights or same_run):
+                found[version] = (version, recorded.get("path", "?"), recorded.get("fingerprint", "?"))
+        for path in Path(output).glob(f"onnx/*/{model_name(name, modality)}.onnx"):
+            if not path.parent.name.isdigit() or int(path.parent.name) in found:
+                continue
+            recorded = _onnx_identity(path)
+            if recorded and recorded.get("fingerprint") != identity["fingerprint"] \
+                    and Path(recorded.get("path", "")).resolve() != Path(identity["path"]):
+                found[int(path.parent.name)] = (int(path.parent.name), recorded.get("path", "?"),
+                                                recorded.get("fingerprint", "?"))
+    return sorted(found.values())
+
+
+def _onnx_identity(path: Path) -> dict | None:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001  a damaged file names no run; the export replaces nothing of it
+        return None
+    values = {entry.key.removeprefix("dcmh_run_"): entry.value for entry in model.metadata_props
+              if entry.key.startswith("dcmh_run_")}
+    return values or None
 
 
 def record_identity(path: Path, format: str, identity: dict) -> None:

@@ -28,10 +28,16 @@ def onnx_path(output, name: str, modality: str, version: int) -> Path:
 
 def write_onnx(encoder: ExportedEncoder, path, opset: int = OPSET) -> onnx.ModelProto:
     """Convert `encoder` with its heads to ONNX, check it with `onnx.checker` and write it to `path`."""
+    spec = encoder.input_spec(any_size=False)
+    return convert_function(encoder.serve, spec, path, opset)
+
+
+def convert_function(serve, spec: tf.TensorSpec, path, opset: int = OPSET) -> onnx.ModelProto:
+    """Convert `serve` (one input of `spec`, a dict of outputs) to ONNX with a batch dimension named
+    `batch`, check it with `onnx.checker` and write it to `path`."""
     import tf2onnx
 
-    spec = encoder.input_spec(any_size=False)
-    function = tf.function(encoder.serve, input_signature=[spec], autograph=False)
+    function = tf.function(serve, input_signature=[spec], autograph=False)
     with _quiet_tensorflow_logger():
         model, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset)
     _name_batch_dimension(model)

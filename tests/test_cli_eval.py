@@ -131,7 +131,7 @@ def test_search_refuses_an_index_of_another_code_length(run_path, tmp_path):
 @pytest.mark.parametrize("args, code, message", [
     (["--tags", "red", "--image", "x.png"], 2, "give exactly one of --image, --tags and --text"),
     ([], 2, "give exactly one of --image, --tags and --text"),
-    (["--image", "missing.png"], 1, "image missing.png not found"),
+    (["--image", "missing.png"], 2, "expected a picture file, received 'missing.png', which is not a file"),
 ])
 def test_search_bad_queries(run_path, image_index, args, code, message):
     result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), *args])
@@ -144,7 +144,8 @@ def test_search_refuses_a_file_that_is_not_a_picture(run_path, image_index, tmp_
     result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index),
                                        "--image", str(tmp_path / "notes.png")])
     assert result.exit_code == 1
-    assert f"could not decode {tmp_path / 'notes.png'} as a PNG, JPEG, GIF or BMP picture" in result.output
+    assert (f"{tmp_path / 'notes.png'}: expected a PNG, JPEG, GIF or BMP picture, received 13 bytes of something "
+            f"else") in result.output
 
 
 def test_a_dataset_of_other_sizes_is_refused(run_path):

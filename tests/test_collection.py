@@ -236,12 +236,14 @@ def test_cli_prepares_a_table_and_refuses_options_of_other_datasets(table_folder
     write_csv(table_folder)
     runner = CliRunner()
     arguments = ["datasets", "prepare", "collection", "--raw", str(table_folder / "items.csv"), "--output",
-                 str(tmp_path / "out"), "--image-size", str(SIZE), "--workers", "1", "--no-progress",
+                 str(tmp_path / "out") + "/", "--image-size", str(SIZE), "--workers", "1", "--no-progress",
                  "--image-column", "photo", "--text-column", "caption", "--label-column", "tags",
                  "--split-column", "set", "--min-count", "1", "--name", "NEWS"]
     result = runner.invoke(main, arguments)
     assert result.exit_code == 0, result.output
     assert "12 pairs" in result.output and "4 queries, 8 database" in result.output
+    assert result.output.startswith(f"{tmp_path}/out/NEWS.mat: ") and "//" not in result.output  # --output out/
+    assert f"--data-path {tmp_path}/out/NEWS.mat --preset collection" in result.output
     assert (tmp_path / "out" / "NEWS.tokenizer.json").is_file()
     check = subprocess.run(["sha256sum", "-c", "NEWS.sha256"], cwd=tmp_path / "out", capture_output=True, text=True)
     assert check.returncode == 0 and "NEWS.sources.jsonl: OK" in check.stdout
@@ -255,14 +257,45 @@ def test_cli_prepares_a_table_and_refuses_options_of_other_datasets(table_folder
     assert result.exit_code == 1 and "no such file" in result.output
 
 
+def test_table_options_on_a_wikipedia_layout_are_refused_as_bad_options(tmp_path):
+    raw = wikipedia(tmp_path / "wiki")
+    result = CliRunner().invoke(main, ["datasets", "prepare", "collection", "--raw", str(raw), "--output",
+                                       str(tmp_path / "out"), "--split-column", "split", "--label-separator", ","])
+    assert result.exit_code == 2, result.output
+    assert (f"--split-column, --label-separator name columns of a table; --raw {raw} is in the wikipedia layout "
+            f"(its split comes from trainset_/testset_txt_img_cat.list), which has no columns.") in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_info_on_a_raw_collection_says_to_prepare_it(table_folder, tmp_path):
+    write_csv(table_folder)
+    raw = wikipedia(tmp_path / "wiki")
+    runner = CliRunner()
+    for path, layout in ((raw, "the Wikipedia layout"), (table_folder / "items.csv", "a .csv table"),
+                         (raw / "images", "one folder of pictures per label")):
+        result = runner.invoke(main, ["datasets", "info", str(path)])
+        assert result.exit_code == 1, result.output
+        assert (f"Error: {path}: a raw collection ({layout}" in result.output
+                and f"prepare it with `dcmh-tf datasets prepare collection --raw {path} --output data`"
+                in result.output), result.output
+    (tmp_path / "empty" / "sub").mkdir(parents=True)  # a folder of folders without pictures is no collection
+    result = runner.invoke(main, ["datasets", "info", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "no known dataset file" in result.output
+
+
 @pytest.fixture(scope="module")
 def trained_collection(tmp_path_factory):
     """A run of 2 epochs on a prepared table collection, and its index of database pictures."""
+    return make_trained_collection(tmp_path_factory.mktemp("trained"))
+
+
+def make_trained_collection(root: Path, text=headline) -> Path:
+    """In `root`: table/ (24 pictures, texts from `text(category, id)`), prepared/, run/ (2 epochs, 8 bits)
+    and images.npz (the index of the run's database pictures)."""
     from dcmh_tf.config import resolve_config
     from dcmh_tf.retrieval.searcher import build_index
     from dcmh_tf.training.trainer import fit
 
-    root = tmp_path_factory.mktemp("trained")
     folder = root / "table"
     for item_id, category, _ in items(24):
         picture(folder / "pics" / f"{item_id}.jpg", category, int(item_id))
@@ -270,12 +303,12 @@ def trained_collection(tmp_path_factory):
         writer = csv.writer(f)
         writer.writerow(["image", "text", "label", "split"])
         for item_id, category, _ in items(24):
-            writer.writerow([f"pics/{item_id}.jpg", headline(category, int(item_id)), category,
+            writer.writerow([f"pics/{item_id}.jpg", text(category, int(item_id)), category,
                              "test" if int(item_id) >= 18 else "train"])
     prepare(folder / "items.csv", root / "prepared", min_count=1, columns=TableColumns(split="split"))
     config = resolve_config("collection", data_path=str(root / "prepared" / "COLLECTION.mat"), image_size=59,
                             hidden=32, bits=8, epochs=2, batch_size=6, jit=False, seed=0)
-    run, _ = fit(config, root / "run", progress=False, echo=lambda message: None)
+    fit(config, root / "run", progress=False, echo=lambda message: None)
     index = build_index(root / "run", modality="image")
     index.save(root / "images.npz")
     return root

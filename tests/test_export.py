@@ -218,6 +218,38 @@ def test_existing_version_is_refused_unless_overwrite(exported):
     assert result.exit_code == 0, result.output
 
 
+def test_a_version_beside_another_runs_models_is_refused_unless_force(exported, tmp_path):
+    import shutil
+
+    out, other = tmp_path / "out", tmp_path / "other-run"
+    shutil.copytree(exported["out"], out)
+    shutil.copytree(exported["run"], other)
+    run = RunDirectory.open(other)  # another run: another folder, other weights
+    image, text, _ = run.restore_encoders()
+    image.set_weights([weight + 0.01 for weight in image.get_weights()])
+    run.save_checkpoint(image, text, run.check_checkpoint())
+    first = json.loads((out / "dcmh_image" / "1" / "assets.extra" / "dcmh_run.json").read_text())
+    arguments = ["export", str(other), "--format", "keras", "--output", str(out), "--version", "7", "--no-progress"]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 1, result.output
+    versions = sorted(int(folder.name) for folder in (out / "dcmh_image").iterdir())  # 1, and 2 if another test made it
+    listed = f"version{'s' if len(versions) > 1 else ''} {', '.join(map(str, versions))}"
+    assert (f"{out} already holds dcmh_image / dcmh_text models of another run ({listed} from {first['path']} "
+            f"(weights {first['fingerprint']})); this export is of {other.resolve()} (weights {run.fingerprint()})."
+            in result.output.replace("\n", " ")), result.output
+    assert "pass --force" in result.output and not (out / "keras" / "7").exists()
+    result = CliRunner().invoke(main, [*arguments, "--force"])
+    assert result.exit_code == 0, result.output
+    assert (out / "keras" / "7" / "dcmh_image.keras").is_file()
+    # the same run trained further (same folder, other weights) is what versions are for: no question asked
+    own = ["export", str(other), "--format", "keras", "--output", str(tmp_path / "own"), "--no-progress"]
+    assert CliRunner().invoke(main, [*own, "--version", "1"]).exit_code == 0
+    image.set_weights([weight + 0.01 for weight in image.get_weights()])
+    run.save_checkpoint(image, text, run.check_checkpoint())
+    result = CliRunner().invoke(main, [*own, "--version", "2"])
+    assert result.exit_code == 0, result.output
+
+
 LOAD_KERAS_FILES = """
 import sys
 import keras

@@ -260,3 +260,53 @@ def test_incomplete_or_foreign_shards_are_refused(tmp_path):
         load_indexes(mixed)
     with pytest.raises(DataError, match="--shard 4/3|1 ≤ K ≤ N"):
         shard_rows(np.arange(9), (4, 3))
+
+
+def test_exact_search_sorts_the_margin_and_falls_back_to_the_range_search_only_when_ties_fill_it(monkeypatch):
+    # 16-bit codes: item 3's code 40 times (a crowd of ties at distance 0 for a query equal to it,
+    # more than k + margin), the rest random; a second query far from the crowd
+    rng = np.random.default_rng(11)
+    db = np.where(rng.random((400, 16)) < 0.5, 1, -1).astype(np.int8)
+    crowd = rng.choice(np.arange(4, 400), 39, replace=False)
+    db[crowd] = db[3]
+    k = 10
+    assert len(crowd) + 1 > k + index_module.tie_margin(k)
+    index = HammingIndex.from_codes(db)
+    queries = np.stack([db[3], -db[3]])
+    fallen_back = []
+    range_search = HammingIndex._with_boundary_ties_in_index_order
+
+    def counting(self, queries, kth, k):
+        fallen_back.append(len(queries))
+        return range_search(self, queries, kth, k)
+
+    monkeypatch.setattr(HammingIndex, "_with_boundary_ties_in_index_order", counting)
+    positions, distances = index.search(queries, k)
+    expected_positions, expected_distances = linear_scan_search(index, queries, k)
+    np.testing.assert_array_equal(positions, expected_positions)
+    np.testing.assert_array_equal(distances, expected_distances)
+    np.testing.assert_array_equal(positions[0], np.sort(np.append(crowd, 3))[:k])  # the crowd in index order
+    assert fallen_back == [1]  # only the query whose ties used up the margin
+
+
+def test_exact_search_keeps_index_order_among_ties_inside_the_margin(monkeypatch):
+    # every code twice, 12-bit codes over 3,000 items: the k-th distance of most queries is shared by
+    # several codes, for some fewer than the margin holds (sorted from faiss's answer), for others more
+    # (the range search)
+    db = codes_with_ties(21, 3000, 12)
+    queries = clustered_codes(22, 30, 12, centres=30, flips=2)
+    index = HammingIndex.from_codes(db)
+    fallen_back = []
+    range_search = HammingIndex._with_boundary_ties_in_index_order
+    monkeypatch.setattr(HammingIndex, "_with_boundary_ties_in_index_order",
+                        lambda self, q, kth, k: fallen_back.append(len(q)) or range_search(self, q, kth, k))
+    for k in (1, 5, 10, 64):
+        fallen_back.clear()
+        positions, distances = index.search(queries, k)
+        expected_positions, expected_distances = linear_scan_search(index, queries, k)
+        np.testing.assert_array_equal(distances, expected_distances)
+        np.testing.assert_array_equal(positions, expected_positions)
+        kth_ties = (linear_scan_search(index, queries, len(db))[1] == distances[:, -1:]).sum(axis=1)
+        if k == 10:  # both paths taken: ties sorted inside the margin, and the fallback
+            assert fallen_back and 0 < sum(fallen_back) < len(queries)
+            assert (kth_ties > 1).sum() > sum(fallen_back)

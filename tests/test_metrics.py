@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dcmh_tf.evaluation import metrics
+from dcmh_tf.evaluation import metrics, sorted_ranking
 from dcmh_tf.errors import DataError
 from dcmh_tf.evaluation.metrics import (
     hamming_distances, hash_lookup_precision_recall, mean_average_precision, precision_at_n,
@@ -147,16 +147,86 @@ def test_every_score_matches_brute_force(bits, monkeypatch):
 
 
 @pytest.mark.parametrize("bits", [24, 300])
-def test_64_bit_ranking_keys_give_the_same_scores(bits, monkeypatch):
+def test_64_bit_ranking_keys_of_the_sorting_engine_give_the_same_scores(bits, monkeypatch):
     # 64-bit keys serve databases too large for 32-bit (distance, index, relevance) keys; 300 bits
-    # also take 16-bit distances.
+    # also take 16-bit distances (and 16-bit keys in the kernel).
     query, db, lq, ld = random_problem(bits, 7, 25, bits)
     expected = retrieval_scores(query, db, lq, ld, topk=5)
-    monkeypatch.setattr(metrics, "KEY_BITS", 8)
-    scores = retrieval_scores(query, db, lq, ld, topk=5)
-    assert scores.map == pytest.approx(brute_map(query, db, lq, ld)) and scores.map == pytest.approx(expected.map)
-    assert scores.map_at_k == pytest.approx(expected.map_at_k)
-    np.testing.assert_allclose(scores.lookup_precision, expected.lookup_precision)
+    monkeypatch.setattr(sorted_ranking, "KEY_BITS", 8)
+    scores = retrieval_scores(query, db, lq, ld, topk=5, engine="sort")
+    assert scores.map == pytest.approx(brute_map(query, db, lq, ld)) and scores.map == expected.map
+    assert scores.map_at_k == expected.map_at_k
+    np.testing.assert_array_equal(scores.lookup_precision, expected.lookup_precision)
+
+
+def assert_identical(scores, expected):
+    """Every figure equal to the last bit."""
+    assert scores.map == expected.map and scores.map_at_k == expected.map_at_k and scores.topk == expected.topk
+    assert scores.precision_at_n == expected.precision_at_n
+    np.testing.assert_array_equal(scores.lookup_precision, expected.lookup_precision)
+    np.testing.assert_array_equal(scores.lookup_recall, expected.lookup_recall)
+
+
+@pytest.mark.parametrize("bits", [5, 12, 64, 65, 100, 128, 300])
+@pytest.mark.parametrize("exclude_empty", [False, True])
+def test_the_kernel_equals_the_sorting_engine_to_the_last_bit(bits, exclude_empty, monkeypatch):
+    # every database code twice (ties at every distance), sparse labels (queries with no relevant
+    # item), and a k that cuts through a crowd of ties; several threads
+    monkeypatch.setattr(metrics, "CHUNK_QUERIES", 5)
+    query, db, lq, ld = random_problem(bits + 1000, 23, 301, bits, n_labels=6, density=0.08)
+    lq[:3] = 0  # no label: no relevant item
+    assert ((lq @ ld.T) == 0).all(axis=1).sum() >= 3
+    for topk in (None, 1, 40, 150, 301):
+        arguments = dict(topk=topk, ns=(1, 2, 10, 77, 300), exclude_empty=exclude_empty)
+        kernel = retrieval_scores(query, db, lq, ld, **arguments)
+        assert_identical(kernel, retrieval_scores(query, db, lq, ld, engine="sort", **arguments))
+        assert kernel.map_at_k == pytest.approx(brute_map(query, db, lq, ld, topk=topk, exclude_empty=exclude_empty))
+
+
+def test_ties_in_database_order_with_k_inside_a_tie_bucket():
+    # 4-bit codes. Database (distance to query 0, relevant to it): 0 (1, yes), 1 (0, no), 2 (0, yes),
+    # 3 (1, no), 4 (0, yes), 5 (2, yes). Ranking, ties in database order: 1 2 4 | 0 3 | 5, so the
+    # relevant items sit at ranks 2, 3, 4, 6. k = 4 cuts the distance-1 bucket (ranks 4-5) after item 0.
+    # Query 1 has no label: no relevant item, AP 0 (left out with exclude_empty).
+    near, one_off, two_off = [1, 1, 1, 1], [-1, 1, 1, 1], [-1, -1, 1, 1]
+    db = np.array([one_off, near, near, one_off, near, two_off])
+    ld = np.array([[1, 1], [0, 1], [1, 0], [0, 1], [1, 0], [1, 0]])
+    query, lq = np.array([near, near]), np.array([[1, 0], [0, 0]])
+    for engine in metrics.ENGINES:
+        scores = retrieval_scores(query, db, lq, ld, topk=4, ns=(1, 2, 4, 6), engine=engine)
+        ap = (1 / 2 + 2 / 3 + 3 / 4 + 4 / 6) / 4
+        ap_at_4 = (1 / 2 + 2 / 3 + 3 / 4) / 3
+        assert scores.map == pytest.approx(ap / 2, rel=1e-15)
+        assert scores.map_at_k == pytest.approx(ap_at_4 / 2, rel=1e-15)
+        assert scores.precision_at_n == pytest.approx({1: 0.0, 2: 0.25, 4: 0.375, 6: 1 / 3}, rel=1e-15)
+        np.testing.assert_allclose(scores.lookup_precision[:3], [2 / 6, 3 / 10, 4 / 12], rtol=1e-15)
+        np.testing.assert_allclose(scores.lookup_recall[:3], [2 / 4, 3 / 4, 1.0], rtol=1e-15)
+        assert mean_average_precision(query, db, lq, ld, exclude_empty=True) == pytest.approx(ap, rel=1e-15)
+        assert mean_average_precision(query, db, lq, ld, topk=4, exclude_empty=True) == pytest.approx(ap_at_4, rel=1e-15)
+
+
+def test_a_fresh_process_loads_the_compiled_kernel_and_gives_the_same_scores():
+    # numba caches the compiled kernel beside the module; a cached recursive function once crashed
+    # on load, so two fresh processes (the first may compile, the second loads) compute a problem
+    import subprocess
+    import sys
+
+    program = (
+        "import numpy as np\n"
+        "from dcmh_tf.evaluation.metrics import retrieval_scores\n"
+        "rng = np.random.default_rng(3)\n"
+        "q, d = np.where(rng.random((4, 64)) < .5, 1, -1), np.where(rng.random((500, 64)) < .5, 1, -1)\n"
+        "lq, ld = rng.random((4, 5)) < .3, rng.random((500, 5)) < .3\n"
+        "print(repr(retrieval_scores(q, d, lq, ld, topk=50).map))\n"
+    )
+    rng = np.random.default_rng(3)
+    q, d = np.where(rng.random((4, 64)) < .5, 1, -1), np.where(rng.random((500, 64)) < .5, 1, -1)
+    lq, ld = rng.random((4, 5)) < .3, rng.random((500, 5)) < .3
+    expected = repr(retrieval_scores(q, d, lq, ld, topk=50).map)
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == expected
 
 
 def test_float_codes_and_many_labels(monkeypatch):

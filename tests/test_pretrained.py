@@ -343,5 +343,5 @@ def test_pretrained_needs_the_cnnf_encoder():
     from dcmh_tf.config import resolve_config
     from dcmh_tf.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="pretrained holds CNN-F weights, which the mlp image encoder cannot take"):
+    with pytest.raises(ConfigError, match="pretrained holds ImageNet weights of a picture net, which the mlp image encoder cannot take"):
         resolve_config("wiki", pretrained="imagenet-vgg-f.mat")

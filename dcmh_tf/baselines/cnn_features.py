@@ -23,10 +23,14 @@ from dcmh_tf.data.validation import check_output_file
 from dcmh_tf.errors import ConfigError, DataError
 
 LAYERS = ("full6", "full7")
+POOL = "avg_pool"  # EfficientNet-Lite: the globally pooled head (1280-d), what its hash layer sees
 
 
 def feature_model(image_encoder: keras.Model, layer: str = "full7") -> keras.Model:
-    """The part of a CNN-F image encoder from its raw-pixel input to `layer`'s output (after ReLU)."""
+    """The part of a CNN-F image encoder from its raw-pixel input to `layer`'s output (after ReLU); for an
+    EfficientNet-Lite encoder, to its pooled head whatever `layer` says."""
+    if any(candidate.name == POOL for candidate in image_encoder.layers):
+        return keras.Model(image_encoder.input, image_encoder.get_layer(POOL).output, name=f"{image_encoder.name}_pool")
     if layer not in LAYERS:
         raise ConfigError(f"layer: expected one of {', '.join(LAYERS)}, received {layer!r}.")
     try:
@@ -50,6 +54,15 @@ def pretrained_cnnf(path: Path, image_size: int = 224) -> tuple[keras.Model, lis
     return model, load_matconvnet_weights(model, weights)
 
 
+def pretrained_efficientnet(backbone: str, weights: Path | None = None) -> tuple[keras.Model, list[str]]:
+    """EfficientNet-Lite `backbone` at its own input size with ImageNet weights (the installed package's, or the
+    PyTorch file `weights`), every layer frozen, and the loader's notes."""
+    from dcmh_tf.models.efficientnet import load_imagenet_weights, make_efficientnet_lite
+
+    model = make_efficientnet_lite(backbone, bits=16, freeze_stages=8)
+    return model, load_imagenet_weights(model, backbone, weights)
+
+
 def extract_features(model: keras.Model, images, rows: np.ndarray, *, batch_size: int = 64,
                      progress: bool = False) -> np.ndarray:
     """float32 (len(rows), d) features of `images[rows]` (pixels resized to the model's input)."""
@@ -63,18 +76,20 @@ def make_features_file(output: Path, *, run: Path | None = None, pretrained: Pat
                        handcrafted: bool = False, data_path: str | None = None, dataset: str | None = None,
                        layer: str = "full7", seed: int = 0, n_query: int | None = None, n_train: int | None = None,
                        pixels: str | None = None, words: int = 256, batch_size: int = 64, progress: bool = False,
-                       note=lambda message: None) -> dict:
+                       backbone: str | None = None, note=lambda message: None) -> dict:
     """Write the features file `output` of a picture dataset with one extractor: the CNN-F of the
     DCMH `run` (on the run's dataset and split), a CNN-F of the ImageNet weights `pretrained`, or
-    `handcrafted` features (both on the dataset at `data_path` with its protocol split). Returns
+    `handcrafted` features (both on the dataset at `data_path` with its protocol split), or the pooled
+    features of the ImageNet EfficientNet-Lite `backbone` (`pretrained`: its weight file instead of the
+    installed package's). Returns
     what was written: {"pictures", "dimensions", "database", "query", "train", "source", "layer"}."""
     from dcmh_tf.config import resolve_config
     from dcmh_tf.data.loading import load_dataset, make_split
 
     check_output_file(output, ".npz")  # before any work
-    if (run is not None) + (pretrained is not None) + bool(handcrafted) != 1:
-        raise ConfigError("give one extractor: --run RUN (a trained DCMH run), --pretrained imagenet-vgg-f.mat "
-                          "or --handcrafted.")
+    if (run is not None) + (pretrained is not None and backbone is None) + bool(handcrafted) + bool(backbone) != 1:
+        raise ConfigError("give one extractor: --run RUN (a trained DCMH run), --pretrained imagenet-vgg-f.mat, "
+                          "--backbone efficientnet-lite0 or --handcrafted.")
     split, model = None, None
     if run is not None:
         if dataset or n_query or n_train or data_path:
@@ -83,7 +98,7 @@ def make_features_file(output: Path, *, run: Path | None = None, pretrained: Pat
         from dcmh_tf.run_directory import RunDirectory
 
         directory = RunDirectory.open(run)
-        if directory.config.image_encoder != "cnnf":
+        if directory.config.image_encoder == "mlp":
             raise DataError(f"{run} was trained on pre-extracted image features (image encoder "
                             f"{directory.config.image_encoder!r}); CNN features need a run trained on pictures.")
         config = directory.config.replace(pixels=pixels or directory.config.pixels, readers=1)
@@ -92,14 +107,25 @@ def make_features_file(output: Path, *, run: Path | None = None, pretrained: Pat
         split = directory.load_split()
         source = f"the image net of the DCMH run {run} (epoch {epochs}), trained on its {len(split.train)} pairs"
     else:
-        option = "--pretrained" if pretrained is not None else "--handcrafted"
+        option = "--backbone" if backbone else "--pretrained" if pretrained is not None else "--handcrafted"
         if data_path is None:
             raise ConfigError(f"with {option} give the dataset's PATH.")
         from dcmh_tf.data.info import detect_dataset
 
         config = resolve_config("paper", dataset=dataset or detect_dataset(data_path), data_path=data_path,
                                 image_size=224, seed=seed, n_query=n_query, n_train=n_train, pixels=pixels)
-        if pretrained is not None:
+        if backbone:
+            from dcmh_tf.config import EFFICIENTNETS
+
+            if backbone not in EFFICIENTNETS:
+                raise ConfigError(f"backbone: expected one of {', '.join(EFFICIENTNETS)}, received {backbone!r}.")
+            config = config.replace(image_size=EFFICIENTNETS[backbone])
+            net, notes = pretrained_efficientnet(backbone, Path(pretrained) if pretrained else None)
+            for line in notes:
+                note(line)
+            model, layer = feature_model(net), "pool"
+            source = f"the ImageNet {backbone} (pooled head, fixed)"
+        elif pretrained is not None:
             cnnf, notes = pretrained_cnnf(Path(pretrained))
             for line in notes:
                 note(line)

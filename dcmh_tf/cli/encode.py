@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import check_run, reports_errors
+from dcmh_tf.cli.common import check_run, open_run, reports_errors, run_encoders
 
 
 @main.command()
@@ -43,11 +43,22 @@ from dcmh_tf.cli.common import check_run, reports_errors
 @click.option("--nprobe", type=click.IntRange(min=1), default=None, help="ivf: cells scanned per query [default: nlist/16].")
 @click.option("--shard", default=None, metavar="K/N",
               help="Encode only the K-th of N parts of the rows (run N such jobs, then search all the files).")
+@click.option("--encoders", type=click.Choice(["auto", "onnx", "tensorflow"]), default="auto", show_default=True,
+              help="What runs the encoder: the run's ONNX files in onnxruntime (RUN/onnx, written once when "
+                   "missing), Keras in TensorFlow, or auto: TensorFlow for CNN-F on pictures, onnxruntime for the "
+                   "MLPs (texts, image features), the faster of the two for each (docs/benchmarks.md). Both give "
+                   "the same codes.")
+@click.option("--force", is_flag=True,
+              help="Replace --output even when it holds another run's index (or another file).")
 @reports_errors
 def encode(run, output, to, collection, replace, items, modality, dataset, data_path, part, batch_size, progress,
-           index_type, shard, **parameters):
+           index_type, shard, encoders, force, **parameters):
     """Encode items of a dataset with the run in RUN into a Hamming index for `dcmh-tf search`: an index
-    file (--output) or a Milvus collection (--to)."""
+    file (--output) or a Milvus collection (--to).
+
+    An existing --output is replaced only when it is an index of this run (its current weights), or
+    with --force: another run's index stays as it is. A Milvus collection is resumed when it holds part
+    of these codes, and refused when it holds other codes (unless --replace)."""
     if (output is None) == (to is None):
         raise click.UsageError("give exactly one of --output FILE.npz and --to milvus://...")
     if to is not None:
@@ -56,13 +67,22 @@ def encode(run, output, to, collection, replace, items, modality, dataset, data_
     for name, value in (("--collection", collection), ("--replace", replace or None), ("--items", items)):
         if value is not None:
             raise click.UsageError(f"{name} goes with --to milvus://..., not with an index file.")
-    check_run(run)
-    from dcmh_tf.retrieval.searcher import build_index
+    shard = parse_shard(shard) if shard else None
+    from dcmh_tf.retrieval.searcher import check_output_index
 
-    index = build_index(run, modality=modality, dataset=dataset, data_path=data_path, part=part,
-                        batch_size=batch_size, progress=progress, index_type=index_type,
-                        parameters={key: value for key, value in parameters.items() if value is not None},
-                        shard=parse_shard(shard) if shard else None)
+    run_directory = open_run(run)
+    check_output_index(output, run_directory, force)
+    pictures = modality == "image" and run_directory.read_inputs()["image_kind"] == "pixels"
+    if encoders == "onnx" or (encoders == "auto" and not pictures):
+        written = run_encoders(run_directory)  # "tensorflow" when RUN/onnx cannot be written
+        encoders = written if encoders == "auto" else encoders  # "onnx" then fails with the reason
+    check_run(run)
+    from dcmh_tf.api import DCMH
+
+    index = DCMH.load(run).index(modality=modality, dataset=dataset, data_path=data_path, rows=part,
+                                 batch_size=batch_size, progress=progress, index_type=index_type,
+                                 parameters={key: value for key, value in parameters.items() if value is not None},
+                                 shard=shard, encoders=encoders)
     path = index.save(output)
     part_of = f", part {index.shard[0]}/{index.shard[1]}" if index.shard else ""
     click.echo(f"wrote {path}: {len(index)} {index.modality} codes of {index.bits} bits ({index.dataset}{part_of}), "

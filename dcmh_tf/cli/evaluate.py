@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import check_run, print_json, reports_errors
+from dcmh_tf.cli.common import check_run, print_json, reports_errors, warn_collapse
 from dcmh_tf.evaluation.metrics import DEFAULT_TOPK
 
 
@@ -24,11 +24,12 @@ def evaluate(run, as_json, topk, plot_dir, progress):
     Prints MAP of Hamming ranking, MAP@k, precision at N, and precision, recall and F-measure of
     hash lookup within Hamming radius 0, 1 and 2; rewrites RUN/metrics.json.
     """
-    check_run(run)
-    from dcmh_tf.evaluation.scoring import evaluate_run
+    check_run(run, not_live="evaluate")
+    from dcmh_tf.api import DCMH
     from dcmh_tf.evaluation.report import format_metrics
 
-    metrics = evaluate_run(run, topk=topk, progress=progress)
+    metrics = DCMH.load(run).evaluate(topk=topk, progress=progress)
+    warn_collapse(metrics)
     if plot_dir is not None:
         from dcmh_tf.evaluation.plots import write_plots
 

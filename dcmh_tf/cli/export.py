@@ -22,16 +22,18 @@ TOLERANCE = 1e-4
 @click.option("--name", default="dcmh", show_default=True,
               help="Model name prefix: TF Serving serves <name>_image and <name>_text.")
 @click.option("--overwrite", is_flag=True, help="Replace the version if it already exists.")
+@click.option("--force", is_flag=True,
+              help="Add the version although OUT holds models of the same --name exported from another run.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on a terminal.")
 @reports_errors
-def export(run, format_, output, version, name, overwrite, progress):
+def export(run, format_, output, version, name, overwrite, force, progress):
     """Export the encoders of the run in directory RUN with heads that give features, ±1 codes and
     packed bits, then compare every exported model with Keras on a sample batch."""
-    check_run(run)
+    check_run(run, not_live="export")
     from dcmh_tf.export import export_run
 
     result = export_run(run, output, formats=(format_,), name=name, version=version, overwrite=overwrite,
-                        progress=progress)
+                        progress=progress, allow_other_runs=force)
     for (model, format), path in result.written.items():
         click.echo(f"{format:<10} {model:<16} {path}")
     for model, signatures in result.signatures.items():

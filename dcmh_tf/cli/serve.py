@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from dcmh_tf.cli import main
-from dcmh_tf.cli.common import check_run, reports_errors
+from dcmh_tf.cli.common import open_run, reports_errors, run_encoders, warn
+from dcmh_tf.cli.startup import import_tensorflow
 
 
 @main.command()
@@ -26,16 +27,30 @@ def serve(run, index_path, collection, allow_other_run, host, port):
     POST /search (text, tags or an uploaded picture), GET /items/ID/image and /items/ID/text,
     GET /health, the OpenAPI schema at /docs. Binds to loopback (127.0.0.1) unless --host says otherwise.
     Encoders and index are loaded once, at start-up."""
-    check_run(run)  # a wrong folder fails at once; TensorFlow's start-up lines filtered as for every command
-    import uvicorn
+    from dcmh_tf.retrieval.listening import listen
 
-    from dcmh_tf.retrieval.searcher import Searcher
-    from dcmh_tf.retrieval.service import make_app, warm_up
+    sock = listen(host, port)  # before anything is loaded: a busy port fails at once, and stays ours
+    run_directory = open_run(run)  # a wrong folder fails at once
     from dcmh_tf.cli.search import check_index_options
     from dcmh_tf.retrieval.searcher import open_index
 
     check_index_options([index_path], collection, None)
-    searcher = Searcher(run, open_index([index_path], collection), allow_other_run=allow_other_run)
+    index = open_index([index_path], collection)
+    encoders = run_encoders(run_directory)  # queries through onnxruntime: no TensorFlow in the server
+    import uvicorn
+
+    from dcmh_tf.retrieval.searcher import Searcher
+    from dcmh_tf.retrieval.service import make_app, warm_up
+
+    searcher = Searcher(run, index, encoders=encoders, allow_other_run=allow_other_run)
+    if searcher.backend == "tensorflow":
+        import_tensorflow()  # TensorFlow's start-up lines filtered as for every command
+    from dcmh_tf.hashing import collapse_warning
+
+    warning = collapse_warning(searcher.code_spread(), what="index")
+    if warning:
+        warn(warning)
     warm_up(searcher)
     click.echo(f"serving {len(searcher.index)} {searcher.index.modality} codes on http://{host}:{port}/", err=True)
-    uvicorn.run(make_app(searcher), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(make_app(searcher), host=host, port=port, log_level="warning"))
+    server.run(sockets=[sock])

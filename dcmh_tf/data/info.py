@@ -35,6 +35,11 @@ def detect_dataset(path, keys: dict[str, str | None] | None = None) -> str:
             match = PART_FILE.match(name)
             if match and match["prefix"].lower() in release.part_prefixes:
                 return release.name
+    raw = raw_collection_layout(path)
+    if raw is not None:
+        raise DataError(f"{path}: a raw collection ({raw}), not a prepared dataset; prepare it with `dcmh-tf datasets "
+                        f"prepare collection --raw {path} --output data`, then `dcmh-tf datasets info "
+                        f"data/COLLECTION.mat`.")
     if path.is_dir():
         raise DataError(f"{path}: no known dataset file in this folder; name the dataset with --dataset.")
     with open_array_file(path) as file:
@@ -50,6 +55,26 @@ def detect_dataset(path, keys: dict[str, str | None] | None = None) -> str:
             return release.name
     raise DataError(f"{path}: cannot tell which dataset this file holds; name it with --dataset "
                     f"(mirflickr25k, iapr-tc12, nus-wide or features).")
+
+
+def raw_collection_layout(path: Path) -> str | None:
+    """How `path` is laid out when it is a collection before `datasets prepare collection` (a table
+    file, the Wikipedia layout, or one folder of pictures per label), else None."""
+    from dcmh_tf.data.prepare.collection import TABLE_SUFFIXES, detect_layout
+
+    if path.is_file() and path.suffix.lower() not in TABLE_SUFFIXES:
+        return None
+    try:
+        layout = detect_layout(path)
+    except DataError:
+        return None
+    if layout == "folders":  # a folder of sub-folders is a collection only when they hold pictures
+        pictures = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
+        if not any(child.suffix.lower() in pictures for folder in path.iterdir() if folder.is_dir()
+                   for child in folder.iterdir()):
+            return None
+    return {"table": f"a {path.suffix} table", "wikipedia": "the Wikipedia layout: trainset_txt_img_cat.list, "
+            "texts/, images/", "folders": "one folder of pictures per label"}[layout]
 
 
 def describe_dataset(path, dataset: str | None = None, keys: dict[str, str | None] | None = None) -> dict[str, Any]:

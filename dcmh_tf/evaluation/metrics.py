@@ -5,13 +5,14 @@ Ground truth follows the paper: a database item is relevant to a query when they
 one label. Hamming ranking breaks ties by database order (a stable sort), so results do not depend
 on the sort algorithm.
 
-The engine packs codes into 64-bit words, takes distances by popcount and ranks the whole
-database for one query at a time (blocks of queries run on a few threads; NumPy releases
-the GIL in the heavy steps), so memory stays a few bytes per database item whatever the number of
-queries. Distances are small integers, so each item's (distance, database index, relevance) fits
-in one 32-bit key: one vectorised integer sort per query ranks the database exactly, ties in
-database order, and carries the relevance along; MAP, MAP@k, P@N and the hash-lookup counts then
-come from the ranks of the relevant items and the rank where each distance starts.
+The engine packs codes into 64-bit words and labels into 32- or 64-bit words and scores blocks of
+queries on a few threads with a compiled kernel (numba, `bucket_ranking`): per query, the Hamming
+distance and relevance of every database item (XOR + popcount, AND), the items and relevant items
+counted per distance, and the exact rank of every relevant item from those counts and a second walk
+in database order, without a sort. Memory stays a few bytes per database item per thread, whatever
+the number of queries. The NumPy sorting engine it replaced (`sorted_ranking`: one integer sort of
+(distance, index, relevance) keys per query) gives bit-identical figures and is kept as the
+reference (`engine="sort"`).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from dcmh_tf.hashing import check_codes, pack_codes, pack_multi_hot, packed_hamm
 CHUNK_QUERIES = 16
 THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
-# Ranking keys are 32-bit where (distance, database index, relevance) fits, else 64-bit.
-KEY_BITS = 32
+# "kernel": the compiled bucket count (bucket_ranking); "sort": the NumPy sorting engine it replaced
+# (sorted_ranking), kept as the reference of the exactness tests and the benchmark.
+ENGINES = ("kernel", "sort")
 # N of the precision-at-N curve (those above the database size are dropped by `retrieval_scores`)
 PRECISION_NS = (1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 # k of MAP@k in `dcmh-tf evaluate` (clipped to the database size)
@@ -172,15 +174,16 @@ def precision_recall_f(precision: float, recall: float) -> dict[str, float]:
 
 def retrieval_scores(query_codes, db_codes, query_labels, db_labels, *, topk: int | None = None,
                      ns: Sequence[int] = PRECISION_NS, exclude_empty: bool = False,
-                     progress: bool = False) -> RetrievalScores:
+                     progress: bool = False, engine: str = "kernel") -> RetrievalScores:
     """Every score of `RetrievalScores` in one pass over the distances.
 
-    Shapes as in `mean_average_precision`; `ns` above the database size are dropped.
+    Shapes as in `mean_average_precision`; `ns` above the database size are dropped. engine: "kernel"
+    (the compiled bucket count) or "sort" (the NumPy engine it replaced, bit-identical, slower).
     """
     n_db = len(db_codes)
     kept_ns = [n for n in ns if n <= n_db] or [n_db]
     values = _scan(query_codes, db_codes, query_labels, db_labels, topk=topk, ns=kept_ns,
-                   exclude_empty=exclude_empty, progress=progress)
+                   exclude_empty=exclude_empty, progress=progress, engine=engine)
     return RetrievalScores(
         map=values["map"], map_at_k=values["map_at_k"], topk=values["topk"], precision_at_n=values["precision_at_n"],
         lookup_precision=values["lookup_precision"], lookup_recall=values["lookup_recall"],
@@ -189,8 +192,8 @@ def retrieval_scores(query_codes, db_codes, query_labels, db_labels, *, topk: in
 
 
 def _scan(query_codes, db_codes, query_labels, db_labels, *, topk=None, ns: Sequence[int] = (),
-          exclude_empty: bool = False, progress: bool = False) -> dict[str, Any]:
-    """One chunked pass over the queries: MAP, MAP@k, P@N and the hash-lookup curve."""
+          exclude_empty: bool = False, progress: bool = False, engine: str = "kernel") -> dict[str, Any]:
+    """One chunked pass over the queries: MAP, MAP@k, P@N and the hash-lookup curve (`ENGINES`)."""
     query_codes, db_codes, query_labels, db_labels = check_retrieval_inputs(query_codes, db_codes, query_labels, db_labels)
     n_query, n_db = len(query_codes), len(db_codes)
     bits = query_codes.shape[1]
@@ -201,7 +204,17 @@ def _scan(query_codes, db_codes, query_labels, db_labels, *, topk=None, ns: Sequ
     if np.any(ns < 1):
         raise DataError(f"precision at N: expected positive N, received {ns.tolist()}.")
     query_words, query_label_words = to_words(pack_codes(query_codes)), pack_multi_hot(query_labels)
-    ranking = _Ranking(to_words(pack_codes(db_codes)), pack_multi_hot(db_labels), bits, k, np.minimum(ns, n_db))
+    db_words, db_label_words, clipped_ns = to_words(pack_codes(db_codes)), pack_multi_hot(db_labels), np.minimum(ns, n_db)
+    if engine == "kernel":
+        from dcmh_tf.evaluation.bucket_ranking import BucketRanking  # numba: imported when the first score is due
+
+        ranking = BucketRanking(db_words, db_label_words, bits, k, clipped_ns)
+    elif engine == "sort":
+        from dcmh_tf.evaluation.sorted_ranking import SortedRanking
+
+        ranking = SortedRanking(db_words, db_label_words, bits, k, clipped_ns)
+    else:
+        raise DataError(f"engine: expected one of {', '.join(ENGINES)}, received {engine!r}.")
 
     def score(rows: slice) -> dict[str, np.ndarray]:
         return ranking.score(query_words[rows], query_label_words[rows])
@@ -228,74 +241,3 @@ def _scan(query_codes, db_codes, query_labels, db_labels, *, topk=None, ns: Sequ
         "lookup_precision": np.divide(relevant_within, within, out=np.zeros(bits + 1), where=within > 0),
         "lookup_recall": relevant_within / total_relevant if total_relevant else np.zeros(bits + 1),
     }
-
-
-def _share_a_label(query_label_words: np.ndarray, db_label_words: np.ndarray) -> np.ndarray:
-    """(n_query, n_db) bool: the two items share at least one label."""
-    relevant = np.zeros((len(query_label_words), len(db_label_words)), bool)
-    for word in range(query_label_words.shape[1]):
-        shared = np.bitwise_and(query_label_words[:, word, None], db_label_words[None, :, word])
-        relevant |= shared != 0
-    return relevant
-
-
-class _Ranking:
-    """The Hamming ranking of a database for one query at a time, and the scores read from it.
-
-    Each database item becomes one unique integer key (distance, database index, relevant bit):
-    sorting a query's keys (NumPy's vectorised quicksort of 32-bit integers where they fit) ranks
-    by distance with ties in database order and carries the relevance along. One query at a time,
-    the working set (a few bytes per database item) stays in the CPU caches.
-    """
-
-    def __init__(self, db_words: np.ndarray, db_label_words: np.ndarray, bits: int, k: int, ns: np.ndarray):
-        n_db = len(db_words)
-        self.db_words = np.asfortranarray(db_words)  # each word a contiguous column
-        self.db_label_words = db_label_words
-        self.bits, self.k, self.ns = bits, k, ns
-        self.shift = max(1, (n_db - 1).bit_length()) + 1
-        self.dtype = np.dtype(np.uint32 if bits.bit_length() + self.shift <= KEY_BITS else np.uint64)
-        self.index_field = np.arange(n_db, dtype=self.dtype) << 1
-        # key where distance h starts, h = 1..bits+1: the number of smaller keys = items within radius h−1
-        self.distance_starts = np.arange(1, bits + 2, dtype=self.dtype) << self.shift
-        self.counts = np.arange(1.0, n_db + 1)  # 1, 2, 3, ...: relevant items so far, and ranks
-        self.reciprocals = 1.0 / self.counts
-
-    def sorted_keys(self, query_words: np.ndarray, query_label_words: np.ndarray) -> np.ndarray:
-        """(n_db,) sorted keys of one query: query_words (w,) packed code, query_label_words its labels."""
-        keys = np.empty((1, len(self.db_words)), self.dtype)
-        packed_hamming_distances(query_words[None], self.db_words, self.bits, out=keys)
-        keys = keys[0]
-        keys <<= self.shift
-        keys |= self.index_field
-        keys |= _share_a_label(query_label_words[None], self.db_label_words)[0]
-        keys.sort()
-        return keys
-
-    def score(self, query_words: np.ndarray, query_label_words: np.ndarray) -> dict[str, np.ndarray]:
-        """Per query of the block: AP over the whole ranking and the top k, relevant counts, relevant
-        among the first N (each N of `ns`), and the numbers of pairs and relevant pairs within
-        Hamming radius r = 0..bits."""
-        b, bits = len(query_words), self.bits
-        part = {name: np.zeros(b) for name in ("ap", "ap_k")}
-        part.update({name: np.zeros(b, np.int64) for name in ("n_relevant", "n_relevant_k")})
-        part["hits_at_n"] = np.zeros((b, len(self.ns)), np.int64)
-        part["within"] = np.zeros((b, bits + 1), np.int64)
-        part["relevant_within"] = np.zeros((b, bits + 1), np.int64)
-        for row in range(b):
-            keys = self.sorted_keys(query_words[row], query_label_words[row])
-            hit_ranks = np.flatnonzero((keys & self.dtype.type(1)).astype(bool))  # 0-based, ascending
-            n_relevant = len(hit_ranks)
-            n_relevant_k = int(np.searchsorted(hit_ranks, self.k))
-            # precision at the t-th relevant item = t / its rank (np.dot would start BLAS threads here)
-            precision = self.reciprocals[hit_ranks]
-            precision *= self.counts[:n_relevant]
-            in_top_k = precision[:n_relevant_k].sum()
-            part["n_relevant"][row], part["n_relevant_k"][row] = n_relevant, n_relevant_k
-            part["ap"][row] = (in_top_k + precision[n_relevant_k:].sum()) / max(n_relevant, 1)
-            part["ap_k"][row] = in_top_k / max(n_relevant_k, 1)
-            part["hits_at_n"][row] = np.searchsorted(hit_ranks, self.ns)
-            within = np.searchsorted(keys, self.distance_starts)
-            part["within"][row] = within
-            part["relevant_within"][row] = np.searchsorted(hit_ranks, within)
-        return part

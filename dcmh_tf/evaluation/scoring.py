@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from dcmh_tf.data.paired import PairedData, Split
 from dcmh_tf.data.pipeline import make_dataset
-from dcmh_tf.hashing import sign_codes
+from dcmh_tf.hashing import code_spread, sign_codes
 from dcmh_tf.evaluation.metrics import DEFAULT_TOPK, mean_average_precision, retrieval_scores
 
 # direction -> (query modality, database modality)
@@ -73,15 +73,18 @@ def evaluate_encoders(image_encoder, text_encoder, data: PairedData, split: Spli
                       detailed: bool = False, topk: int | None = DEFAULT_TOPK, progress: bool = False) -> dict:
     """Cross-modal retrieval scores, queries against the database, codes = sign of the encoders' outputs.
 
-    Returns {"map_i2t", "map_t2i", "n_query", "n_database"}: I→T ranks database texts for image
+    Returns {"map_i2t", "map_t2i", "n_query", "n_database", "codes"}: I→T ranks database texts for image
     queries, T→I database images for text queries. With `detailed`, also "topk" and "i2t" / "t2i":
     `RetrievalScores.to_dict()` of each direction (MAP@topk, P@N, precision / recall / F at radius
-    0, 1, 2 and the hash-lookup precision-recall curve).
+    0, 1, 2 and the hash-lookup precision-recall curve). "codes": {"image", "text"}:
+    `dcmh_tf.hashing.code_spread` of the database codes of each modality (`collapse_warning` reads it).
     """
     labels = np.asarray(data.labels)
     codes = encode_split(image_encoder, text_encoder, data, split, batch_size, progress)
     query_labels, db_labels = labels[split.query], labels[split.database]
-    metrics: dict = {"n_query": int(len(split.query)), "n_database": int(len(split.database))}
+    metrics: dict = {"n_query": int(len(split.query)), "n_database": int(len(split.database)),
+                     # how spread the database codes are (`hashing.code_spread`): collapsed codes read here
+                     "codes": {modality: code_spread(codes["database", modality]) for modality in ("image", "text")}}
     for direction, (query_modality, db_modality) in DIRECTIONS.items():
         query_codes, db_codes = codes["query", query_modality], codes["database", db_modality]
         if detailed:
@@ -94,16 +97,22 @@ def evaluate_encoders(image_encoder, text_encoder, data: PairedData, split: Spli
     return metrics
 
 
-def evaluate_run(path, topk: int | None = DEFAULT_TOPK, progress: bool = False) -> dict:
+def evaluate_run(path, topk: int | None = DEFAULT_TOPK, progress: bool = False, encoders=None) -> dict:
     """Detailed metrics (see `evaluate_encoders`) of the run in `path` from its last checkpoint, with
-    "bits", "epoch" and "dataset"; also rewrites its metrics.json."""
+    "bits", "epoch" and "dataset"; also rewrites its metrics.json. Refuses (`RunLiveError`) a run that a
+    fit is training: its checkpoint moves on, and metrics.json is the fit's to write. `encoders`: (image,
+    text) encoders holding the run's weights already (a model in memory), instead of restoring them."""
     from dcmh_tf.data.loading import load_dataset
     from dcmh_tf.run_directory import RunDirectory
 
     run = RunDirectory.open(path)
+    run.refuse_live("evaluate")
     data = load_dataset(run.config)
     split = run.load_split()
-    image_encoder, text_encoder, epochs_done = run.restore_encoders()
+    if encoders is None:
+        image_encoder, text_encoder, epochs_done = run.restore_encoders()
+    else:
+        (image_encoder, text_encoder), epochs_done = encoders, run.kept_epoch() or run.epochs_done()
     metrics = evaluate_encoders(image_encoder, text_encoder, data, split, run.config.batch_size,
                                 detailed=True, topk=topk, progress=progress)
     metrics.update(bits=run.config.bits, epoch=epochs_done, dataset=run.config.dataset)

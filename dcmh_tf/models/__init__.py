@@ -6,7 +6,8 @@ import keras
 import numpy as np
 
 from dcmh_tf.config import Config
-from dcmh_tf.models.cnnf import make_cnnf
+from dcmh_tf.models.cnnf import load_matconvnet_weights, make_cnnf
+from dcmh_tf.models.efficientnet import load_imagenet_weights, make_efficientnet_lite
 from dcmh_tf.models.layers import FeatureStandardization
 from dcmh_tf.models.mlp import make_mlp
 
@@ -22,11 +23,25 @@ def make_encoders(config: Config, image_dim: int | None, text_dim: int) -> tuple
     standardize = config.dataset == "features" and config.feature_scaling == "standardize"
     if config.image_encoder == "cnnf":
         image = make_cnnf(config.bits, config.image_size, config.hidden, config.pixel_scale)
+    elif config.image_encoder.startswith("efficientnet-"):
+        image = make_efficientnet_lite(config.image_encoder, config.bits, config.image_size, config.freeze_stages)
     else:
         image = make_mlp(image_dim, config.bits, config.hidden, name="image_encoder", input_name="image",
                          standardize=standardize)
-    text = make_mlp(text_dim, config.bits, config.hidden, name="text_encoder", input_name="text", standardize=standardize)
+    standardize_text = standardize or config.text_scaling == "standardize"
+    text = make_mlp(text_dim, config.bits, config.hidden, name="text_encoder", input_name="text",
+                    standardize=standardize_text)
     return image, text
+
+
+def load_pretrained(image_encoder: keras.Model, config: Config) -> list[str]:
+    """Start `image_encoder` from `config.pretrained` (CNN-F: MatConvNet's file; EfficientNet-Lite: "imagenet"
+    or a PyTorch legacy weight file); the hash layer keeps its random start. Lines for the log."""
+    if not config.pretrained:
+        return []
+    if config.image_encoder == "cnnf":
+        return load_matconvnet_weights(image_encoder, config.pretrained)
+    return load_imagenet_weights(image_encoder, config.image_encoder, config.pretrained)
 
 
 def adapt_standardization(encoder: keras.Model, array, rows: np.ndarray) -> None:
@@ -39,4 +54,4 @@ def adapt_standardization(encoder: keras.Model, array, rows: np.ndarray) -> None
             layer.adapt(features)
 
 
-__all__ = ["make_cnnf", "make_mlp", "make_encoders", "adapt_standardization", "FeatureStandardization"]
+__all__ = ["make_efficientnet_lite", "load_pretrained", "make_cnnf", "make_mlp", "make_encoders", "adapt_standardization", "FeatureStandardization"]

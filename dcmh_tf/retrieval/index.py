@@ -11,9 +11,10 @@ Index types (`INDEX_TYPES`), all faiss binary indexes over the packed codes:
     ivf        `IndexBinaryIVF`: `nlist` Hamming k-means cells, `nprobe` of them scanned per query
 
 Order of equal distances: `flat` answers exactly as a stable sort of all distances would — nearest first,
-ties in index order — whatever order faiss itself returns them in: faiss finds each query's k-th
-distance, and the codes at that distance are gathered again by a range search and sorted by position
-(`search`). The approximate types return the neighbours they found, sorted by (distance, position).
+ties in index order — whatever order faiss itself returns them in: faiss is asked for k + a margin
+(`tie_margin`) and the answer sorted by (distance, position); only where ties at the k-th distance
+fill the whole margin are the codes at that distance gathered again by a range search (`search`).
+The approximate types return the neighbours they found, sorted by (distance, position).
 
 File format (`.npz`, NumPy's zip of arrays, read without pickle):
 
@@ -49,6 +50,13 @@ MODALITIES = ("image", "text")
 INDEX_TYPES = ("flat", "multihash", "hnsw", "ivf")
 # Query rows × database items whose distances are held at once by the NumPy reference scan.
 CHUNK_ELEMENTS = 8_000_000
+
+
+def tie_margin(k: int) -> int:
+    """Extra neighbours asked of faiss by the exact search of k: enough that ties at the k-th
+    distance rarely use them up (then a range search gathers the ties), few enough that the heap of
+    k + margin costs about what the heap of k does."""
+    return max(16, k // 4)
 
 
 def default_parameters(index_type: str, bits: int, n: int) -> dict[str, int]:
@@ -203,14 +211,36 @@ class HammingIndex:
         if k == 0:
             empty = np.zeros((len(queries), 0), np.int64)
             return empty, empty.astype(np.int32)
+        if self.exact:
+            return self._exact_search(queries, k)
         distances, positions = self.faiss_index.search(queries, k)
         distances = distances.astype(np.int32)
-        if self.exact:
-            return self._with_boundary_ties_in_index_order(queries, distances[:, -1], k)
         # approximate: what faiss found, in (distance, position) order; −1 marks a missing neighbour
         distances = np.where(positions < 0, -1, distances)
         order = np.lexsort((positions, np.where(positions < 0, np.iinfo(np.int32).max, distances)), axis=1)
         return np.take_along_axis(positions, order, 1), np.take_along_axis(distances, order, 1)
+
+    def _exact_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top k, ties in index order, at the cost of one faiss top-(k + margin) search.
+
+        faiss returns the k + m nearest codes with its own order among equal distances. Every code
+        nearer than the last distance it returns is among them, so when the k-th distance is below
+        that last one, the k nearest by (distance, position) are all in hand: sort them. Only a query
+        whose margin is used up by ties at the k-th distance falls back to the range search.
+        """
+        wanted = min(k + tie_margin(k), len(self))
+        distances, positions = self.faiss_index.search(queries, wanted)
+        distances = distances.astype(np.int32)
+        order = np.lexsort((positions, distances), axis=1)[:, :k]
+        top_positions = np.take_along_axis(positions, order, 1)
+        top_distances = np.take_along_axis(distances, order, 1)
+        if wanted == len(self):  # every code was returned: nothing can be missing
+            return top_positions, top_distances
+        exhausted = np.flatnonzero(top_distances[:, -1] >= distances.max(axis=1))
+        if len(exhausted):
+            top_positions[exhausted], top_distances[exhausted] = self._with_boundary_ties_in_index_order(
+                queries[exhausted], top_distances[exhausted, -1], k)
+        return top_positions, top_distances
 
     def _with_boundary_ties_in_index_order(self, queries, kth: np.ndarray, k: int):
         """Top k with ties in index order: every code at distance ≤ the k-th distance, by (distance, position).

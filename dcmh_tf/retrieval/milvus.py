@@ -406,6 +406,15 @@ class MilvusIndex(Backend):
         self._retrying(lambda: self.client.delete(self.collection, ids=ids))
         return held
 
+    def sample_packed(self, size: int = 10_000) -> np.ndarray:
+        """(≤ size, bytes) uint8: packed codes of up to `size` items (the first the engine returns), for
+        `hashing.code_spread` of a collection too large to read whole."""
+        rows = self._retrying(lambda: self.client.query(self.collection, filter="position >= 0",
+                                                        output_fields=["code"], limit=min(size, self.limit)))
+        width = code_bytes(self.bits)
+        return np.array([np.frombuffer(bytes(r["code"][0] if isinstance(r["code"], (list, tuple)) else r["code"]),
+                                       np.uint8)[:width] for r in rows], np.uint8).reshape(-1, width)
+
     def held_positions(self, positions) -> np.ndarray:
         """Those of `positions` that the collection holds."""
         positions = [int(p) for p in positions]

@@ -32,11 +32,13 @@ class ModelSelection:
     def is_due(self, epochs_done: int) -> bool:
         return bool(self.config.eval_every) and epochs_done % self.config.eval_every == 0
 
-    def evaluate(self, image_encoder, text_encoder, epoch: int) -> dict[str, Any]:
+    def evaluate(self, image_encoder, text_encoder, epoch: int, scoring=None) -> dict[str, Any]:
         """Score the encoders after `epoch` epochs on the validation queries, record it, and with
         keep_best save their weights when the score is the best so far. Returns the record, with
-        "best" True when it is."""
-        metrics = evaluate_encoders(image_encoder, text_encoder, self.data, self.split, self.config.batch_size)
+        "best" True when it is. `scoring`: (image encoder, data) to score with instead, e.g. the layers
+        above frozen stages on their cached activations (the same codes, computed faster)."""
+        scorer, data = scoring if scoring is not None else (image_encoder, self.data)
+        metrics = evaluate_encoders(scorer, text_encoder, data, self.split, self.config.batch_size)
         record = {"epoch": epoch, "map_i2t": metrics["map_i2t"], "map_t2i": metrics["map_t2i"],
                   "n_validation": metrics["n_query"], "n_database": metrics["n_database"]}
         earlier = [r for r in self.history if r["epoch"] < epoch]  # a resumed run redoes later epochs

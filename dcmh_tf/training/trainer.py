@@ -25,14 +25,16 @@ from dcmh_tf.data.loading import load_dataset, make_split
 from dcmh_tf.data.paired import PairedData, Split
 from dcmh_tf.data.pipeline import is_pixel_array, make_dataset
 from dcmh_tf.training.distribute import make_distributed_step, make_strategy
-from dcmh_tf.errors import RunDirectoryError, TrainingError
+from dcmh_tf.errors import FitInterrupted, RunDirectoryError, TrainingError
 from dcmh_tf.evaluation.scoring import evaluate_encoders
 from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
 from dcmh_tf.training.memory import check_training_memory
-from dcmh_tf.models import adapt_standardization, make_encoders
-from dcmh_tf.models.cnnf import load_matconvnet_weights
+from dcmh_tf.training.observer import TrainingObserver
+from dcmh_tf.models import adapt_standardization, load_pretrained, make_encoders
+from dcmh_tf.training.frozen import frozen_activations, split_encoder, uses_frozen_cache
 from dcmh_tf.models.precision import with_mixed_precision
-from dcmh_tf.run_directory import RunDirectory
+from dcmh_tf.run_directory import KERAS_FILES, METRICS, RunDirectory, resume_command
+from dcmh_tf.training.interrupts import StopRequested, StopRequests
 from dcmh_tf.training.selection import ModelSelection
 
 PHASES = ("image", "text")
@@ -108,6 +110,7 @@ class DcmhTrainer:
         # training set avoids a second compilation for the smaller last batch.
         @tf.function(reduce_retracing=True, jit_compile=config.jit)
         def step(positions, inputs):
+            inputs = tf.cast(inputs, tf.float32)  # pictures arrive as uint8 (exact as floats); features as float32
             with tf.GradientTape() as tape:
                 outputs = encoder(inputs, training=True)
                 similarity = label_similarity(tf.gather(self.labels, positions), self.labels)
@@ -130,16 +133,25 @@ class DcmhTrainer:
         rng = np.random.default_rng([self.config.seed, epoch, PHASES.index(phase)])
         return rng.permutation(self.n_train)
 
-    def train_epoch(self, epoch: int, progress: bool = True) -> dict[str, float]:
-        """One outer iteration; returns the batch-averaged loss terms of each phase."""
+    def make_batches(self, epoch: int, phase: str) -> tf.data.Dataset:
+        """The (positions, inputs) batches of one phase of `epoch`: shuffled, flipped when configured;
+        pictures stay uint8 until the step casts them."""
+        order = self.shuffled_order(epoch, phase)
+        flip_seed = (self.config.seed, epoch) if self.config.flip and phase == "image" else None
+        return make_dataset(self.inputs[phase], self.rows, order, self.config.batch_size, flip_seed=flip_seed,
+                            keep_uint8=True)
+
+    def train_epoch(self, epoch: int, progress: bool = True, check_stop: Callable[[], None] | None = None
+                    ) -> dict[str, float]:
+        """One outer iteration; returns the batch-averaged loss terms of each phase. `check_stop` is called
+        before every step and may raise (`StopRequested`) to drop the epoch: the buffers are then
+        part-way through it, and the caller restores the last checkpoint if it goes on."""
         learning_rate = self.config.learning_rate(epoch)
-        for optimizer in self.optimizers.values():
-            optimizer.learning_rate.assign(learning_rate)
+        for phase, optimizer in self.optimizers.items():
+            optimizer.learning_rate.assign(learning_rate * (self.config.image_lr_scale if phase == "image" else 1.0))
         stats: dict[str, float] = {"lr": learning_rate}
         for phase in PHASES:
-            order = self.shuffled_order(epoch, phase)
-            flip_seed = (self.config.seed, epoch) if self.config.flip and phase == "image" else None
-            batches = make_dataset(self.inputs[phase], self.rows, order, self.config.batch_size, flip_seed=flip_seed)
+            batches = self.make_batches(epoch, phase)
             n_batches = -(-self.n_train // self.config.batch_size)
             sums: dict[str, float] = defaultdict(float)
             bar = tqdm(
@@ -147,6 +159,12 @@ class DcmhTrainer:
                 disable=None if progress else True, leave=False, unit="batch",
             )
             for k, (positions, values) in enumerate(batches):
+                if check_stop is not None:
+                    try:
+                        check_stop()
+                    except BaseException:
+                        bar.close()
+                        raise
                 bad = non_finite_rows(values) if self.check_finite[phase] else ()
                 if len(bad):
                     bar.close()
@@ -226,33 +244,51 @@ def fit(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     split: Split | None = None,
+    observer: TrainingObserver | None = None,
 ) -> tuple[RunDirectory, dict]:
     """Train a run into `output` (a new run, or with `resume` the run already there, whose saved
     config is used; pass it in as `config`), evaluate it and write metrics.json. `split`: the
     split of a new run instead of the protocol's (e.g. a validation split drawn from the database).
+    `observer` (`dcmh_tf.training.observer`): told of the encoders, each epoch and the end; it may stop training.
 
-    Returns the run directory and the final metrics.
+    Returns the run directory and the final metrics. While it trains, RUN/fit.lock names this process
+    (`RunDirectory.live_fit`), and a second fit of the same run is refused (`RunLiveError`).
+    SIGINT (Ctrl-C) or SIGTERM during training (handlers installed from the main thread only): the
+    step running finishes, the unfinished epoch is dropped, metrics.json and the .keras files are
+    written for the last complete epoch (the checkpoint's), and `FitInterrupted` is raised with the
+    command that continues the run.
     """
     if resume:  # before any data is read: a run cannot be trained back to fewer epochs than it has done
         RunDirectory.open(output).resumed_config(config.epochs)
+        RunDirectory.open(output).refuse_live("fit --resume")  # at once, not after loading the data
     # before any other TensorFlow work: the multiworker strategy sets up the collectives at startup
     strategy = make_strategy(config.strategy) if config.strategy != "default" else None
     data = load_dataset(config)
     if resume:
         run = RunDirectory.open(output)
-        run.config = config
-        run.write_config()
-        split = run.load_split()
     else:
         split = split if split is not None else make_split(config, data)
         check_training_memory(config, len(split.train), len(split.query) + len(split.database))
         run = RunDirectory.create(output, config, split, data)
+    with run.fit_lock(config.epochs) as lock:
+        if resume:
+            run.config = config
+            run.write_config()
+            split = run.load_split()
+        return _train(config, data, split, run, lock, strategy, progress, echo, resume, observer or TrainingObserver())
+
+
+def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lock, strategy, progress: bool,
+           echo: Callable[[str], None], resume: bool, observer: TrainingObserver) -> tuple[RunDirectory, dict]:
+    """The body of `fit`, with the run's lock held."""
     keras.utils.set_random_seed(config.seed)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables mirrored on replicas
         image_encoder, text_encoder = make_encoders(config, data.image_dim, data.text_dim)
         if config.mixed_precision:
             image_encoder, text_encoder = with_mixed_precision(image_encoder), with_mixed_precision(text_encoder)
-        trainer = DcmhTrainer(config, data, split, image_encoder, text_encoder, strategy)
+        # with frozen lower stages cached, the steps train the layers above them (shared with image_encoder)
+        bottom, trained_image = split_encoder(image_encoder, config) if uses_frozen_cache(config) else (None, image_encoder)
+        trainer = DcmhTrainer(config, data, split, trained_image, text_encoder, strategy)
     if strategy is not None:
         echo(f"tf.distribute: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replicas in sync")
     if resume and run.has_checkpoint():
@@ -260,50 +296,132 @@ def fit(
         echo(f"resuming {run.path} after epoch {trainer.epochs_done}/{config.epochs}")
         echo(config.describe_schedule(trainer.epochs_done))
     else:  # a new run: feature statistics of its training rows (a resumed one loads them with its weights)
+        if resume:
+            echo(f"{run.path} has no complete epoch (its fit stopped during epoch 1): training starts again "
+                 f"from epoch 1")
         adapt_standardization(image_encoder, data.images, split.train)
         adapt_standardization(text_encoder, data.texts, split.train)
     if config.pretrained and trainer.epochs_done == 0:  # a resumed run has them in its checkpoint
-        for note in load_matconvnet_weights(image_encoder, config.pretrained):
+        for note in load_pretrained(image_encoder, config):
             echo(note)
+    scoring = None
+    if bottom is not None:  # after the weights are in place: the frozen stages never change from here
+        cached = frozen_activations(bottom, data, config.batch_size, echo)
+        trainer.inputs["image"] = cached.images
+        trainer.check_finite["image"] = False  # computed from uint8 pixels
+        scoring = (trained_image, cached)
+        if config.flip:
+            echo("frozen stages cached: pictures are not flipped (--no-cache-frozen to flip them)")
     writer = tf.summary.create_file_writer(str(run.logs_path))
     selection = ModelSelection(run, config, data, split)
+    observer.on_train_begin(image_encoder, text_encoder)
 
-    for epoch in range(trainer.epochs_done, config.epochs):
-        if selection.should_stop():
-            break
-        started = time.perf_counter()
-        stats = trainer.train_epoch(epoch, progress=progress)
-        run.save_checkpoint(image_encoder, text_encoder, trainer.state())
-        with writer.as_default(step=epoch + 1):
-            for name, value in stats.items():
-                tf.summary.scalar(name, value)
-        echo(
-            f"epoch {epoch + 1}/{config.epochs}: image loss {stats['image/total']:.4f}, "
-            f"text loss {stats['text/total']:.4f}, lr {stats['lr']:.2e} ({time.perf_counter() - started:.1f} s)"
-        )
-        if selection.is_due(epoch + 1):
-            record = selection.evaluate(image_encoder, text_encoder, epoch + 1)
-            with writer.as_default(step=epoch + 1):
-                tf.summary.scalar("validation/map_i2t", record["map_i2t"])
-                tf.summary.scalar("validation/map_t2i", record["map_t2i"])
-            echo(f"  validation MAP I→T {record['map_i2t']:.4f}  T→I {record['map_t2i']:.4f}"
-                 f"{'  (best so far)' if record['best'] else ''}")
+    with StopRequests() as stop:
+        in_epoch = None
+        try:
+            for epoch in range(trainer.epochs_done, config.epochs):
+                stop.check()
+                if selection.should_stop():
+                    break
+                in_epoch = epoch + 1
+                lock.update(in_epoch)
+                observer.on_epoch_begin(epoch)
+                started = time.perf_counter()
+                stats = trainer.train_epoch(epoch, progress=progress, check_stop=stop.check)
+                # a signal from here on waits for the checkpoint: the epoch is complete and is kept
+                run.save_checkpoint(image_encoder, text_encoder, trainer.state())
+                in_epoch = None
+                with writer.as_default(step=epoch + 1):
+                    for name, value in stats.items():
+                        tf.summary.scalar(name, value)
+                echo(
+                    f"epoch {epoch + 1}/{config.epochs}: image loss {stats['image/total']:.4f}, "
+                    f"text loss {stats['text/total']:.4f}, lr {stats['lr']:.2e} ({time.perf_counter() - started:.1f} s)"
+                )
+                if selection.is_due(epoch + 1):
+                    record = selection.evaluate(image_encoder, text_encoder, epoch + 1, scoring)
+                    with writer.as_default(step=epoch + 1):
+                        tf.summary.scalar("validation/map_i2t", record["map_i2t"])
+                        tf.summary.scalar("validation/map_t2i", record["map_t2i"])
+                    echo(f"  validation MAP I→T {record['map_i2t']:.4f}  T→I {record['map_t2i']:.4f}"
+                         f"{'  (best so far)' if record['best'] else ''}")
+                    stats.update({"validation/map_i2t": record["map_i2t"], "validation/map_t2i": record["map_t2i"]})
+                if observer.on_epoch_end(epoch, stats):
+                    if epoch + 1 < config.epochs:
+                        echo(f"stopped by a callback after epoch {epoch + 1}")
+                    break
+            stop.check()
+        except StopRequested:
+            writer.flush()
+            raise _interrupted(run, config, data, split, trainer, selection, stop, in_epoch, echo,
+                               (image_encoder, text_encoder), scoring) from None
+    # training is over: from here a Ctrl-C is Python's KeyboardInterrupt again
     if trainer.epochs_done < config.epochs and selection.should_stop():
         echo(f"early stop: no better validation MAP in the {config.patience} evaluations after epoch "
              f"{selection.best['epoch']}")
+    metrics = _finish(run, config, data, split, trainer, selection, writer, echo, (image_encoder, text_encoder),
+                      scoring)
+    observer.on_train_end(metrics)
+    return run, metrics
+
+
+def _finish(run: RunDirectory, config: Config, data: PairedData, split: Split, trainer: DcmhTrainer,
+            selection: ModelSelection, writer, echo: Callable[[str], None], encoders, scoring=None, **extra) -> dict:
+    """Score the encoders the run ends with on the query set (once) and write metrics.json and the
+    .keras files: the kept epoch with keep_best, else the trainer's last complete epoch. `encoders`: the
+    whole (image, text) encoders (with frozen stages cached, the trainer holds only the image net's top)."""
+    image_encoder, text_encoder = encoders
     kept = selection.restore_kept(image_encoder, text_encoder)
     if kept is not None:
         echo(f"kept the encoders of epoch {kept} (best validation MAP)")
     # the query set, once, for the encoders the run ends with
-    metrics = evaluate_encoders(image_encoder, text_encoder, data, split, config.batch_size)
+    scorer, scored = scoring if scoring is not None else (image_encoder, data)
+    metrics = evaluate_encoders(scorer, text_encoder, scored, split, config.batch_size)
     metrics.update(bits=config.bits, epoch=kept if kept is not None else trainer.epochs_done, dataset=config.dataset,
-                   epochs_trained=trainer.epochs_done)
+                   epochs_trained=trainer.epochs_done, **extra)
     if selection.history:
         metrics["validation"] = selection.history
     run.write_metrics(metrics)
-    with writer.as_default(step=metrics["epoch"]):
-        tf.summary.scalar("map/i2t", metrics["map_i2t"])
-        tf.summary.scalar("map/t2i", metrics["map_t2i"])
-    writer.flush()
+    if writer is not None:
+        with writer.as_default(step=metrics["epoch"]):
+            tf.summary.scalar("map/i2t", metrics["map_i2t"])
+            tf.summary.scalar("map/t2i", metrics["map_t2i"])
+        writer.flush()
     run.save_keras(image_encoder, text_encoder)
-    return run, metrics
+    return metrics
+
+
+def _interrupted(run: RunDirectory, config: Config, data: PairedData, split: Split, trainer: DcmhTrainer,
+                 selection: ModelSelection, stop: StopRequests, in_epoch: int | None,
+                 echo: Callable[[str], None], encoders, scoring=None) -> FitInterrupted:
+    """After a stop request: the unfinished epoch is dropped; the encoders go back to the checkpoint
+    (the last complete epoch) and its metrics.json and .keras files are written, so that every file
+    of the run speaks of the same epoch. A second signal skips that and removes the older files."""
+    name = stop.signal.name
+    done = run.epochs_done()
+    if in_epoch is not None:
+        where = f"during epoch {in_epoch}/{config.epochs}"
+    else:
+        where = f"after epoch {done}/{config.epochs}" if done else f"before epoch 1/{config.epochs} began"
+    resume = resume_command(run.path)
+    if done == 0:
+        message = (f"{name}: stopped {where} before any epoch was complete, so nothing is saved but the run's "
+                   f"configuration and split; `{resume}` starts it again from epoch 1.")
+    else:
+        stale = [run.path / METRICS, *(run.path / name for name in KERAS_FILES.values())]
+        echo(f"{name}: stopped {where}; writing metrics.json and the .keras files of epoch {done} "
+             f"(press Ctrl-C again to skip)")
+        try:
+            if trainer.epochs_done != done or in_epoch is not None:  # the buffers and weights went on past it
+                trainer.restore(run.load_checkpoint(*encoders))  # the whole encoders, as saved
+            _finish(run, config, data, split, trainer, selection, None, lambda message: None, encoders, scoring,
+                    interrupted=name)
+            kept = f"the checkpoint, metrics.json and the .keras files hold epoch {done}"
+        except KeyboardInterrupt:
+            for path in stale:  # whatever was there speaks of an older epoch
+                path.unlink(missing_ok=True)
+            kept = (f"the checkpoint holds epoch {done} (metrics.json and the .keras files were skipped: "
+                    f"`dcmh-tf evaluate {run.path}` scores it)")
+        message = f"{name}: stopped {where}; {kept}. Continue with `{resume}`."
+    return FitInterrupted(message, signal_name=name, exit_code=128 + int(stop.signal), in_epoch=in_epoch or done + 1,
+                          epochs_done=done, resume=resume)

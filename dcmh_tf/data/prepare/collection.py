@@ -42,7 +42,7 @@ import numpy as np
 from dcmh_tf.data.collection import SOURCES_SUFFIX, SPLIT_SUFFIX, TOKENIZER_SUFFIX
 from dcmh_tf.data.prepare.common import Selection
 from dcmh_tf.data.prepare.raw import Problems, read_lines, read_text, warn_on_stderr
-from dcmh_tf.errors import DataError
+from dcmh_tf.errors import ConfigError, DataError
 from dcmh_tf.text import MODES, Tokenizer, make_tokenizer
 
 LAYOUTS = ("auto", "table", "wikipedia", "folders")
@@ -101,6 +101,13 @@ def read_collection(raw, *, layout: str = "auto", columns: TableColumns | None =
     layout = detect_layout(raw) if layout == "auto" else layout
     if layout not in LAYOUTS[1:]:
         raise DataError(f"layout: expected one of {', '.join(LAYOUTS)}, received {layout!r}.")
+    if layout != "table" and columns is not None and columns != TableColumns():
+        given = [f"--{name.replace('_', '-')}{'' if name == 'label_separator' else '-column'}"
+                 for name in TableColumns.__dataclass_fields__ if getattr(columns, name) != getattr(TableColumns(), name)]
+        where = ("its split comes from trainset_/testset_txt_img_cat.list" if layout == "wikipedia"
+                 else "its labels are the folder names and its split is drawn with --seed")
+        raise ConfigError(f"{', '.join(given)} name columns of a table; --raw {raw} is in the {layout} layout "
+                          f"({where}), which has no columns. Drop {', '.join(given)}, or give a table file.")
     problems = Problems()
     if layout == "table":
         items, label_names = read_table(raw, columns or TableColumns(), problems)

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from dcmh_tf.data.matfile import MAT_V73_USERBLOCK, matlab_storage_shape, tag_matlab_class, write_mat_v73_header
 from dcmh_tf.data.prepare.raw import Problems, warn_on_stderr
+from dcmh_tf.data.pictures import as_rgb
 from dcmh_tf.errors import DataError
 
 FORMAT_VERSION = 2  # bump when the output of the same inputs changes
@@ -88,18 +89,6 @@ def load_resized(path, size: int) -> np.ndarray:
     with Image.open(path) as image:
         rgb = as_rgb(image)
     return np.asarray(rgb.resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
-
-
-def as_rgb(image):
-    """A Pillow picture in RGB: grey, CMYK and palette converted, transparency laid on white (a
-    plain RGBA-to-RGB conversion would show whatever colour the transparent pixels hold)."""
-    from PIL import Image
-
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 def resize_shard(paths: list[str], size: int, destination: str) -> None:

@@ -1,0 +1,84 @@
+"""A run's encoders through onnxruntime: queries and encoding without importing TensorFlow.
+
+RUN/onnx/ holds `image.onnx` and `text.onnx` (each: float32 input of the Keras encoder's shape,
+dynamic batch, output `features`) and `run_onnx.json`, which records the fingerprint of the weights
+they were converted from (`RunDirectory.fingerprint`) and the largest difference from Keras measured
+when they were written. `dcmh_tf.export.run_onnx.write_run_onnx` writes the folder; this module only
+reads it: files whose fingerprint is not the run's current one (the run trained further, or kept
+another best epoch) are stale and never used.
+
+Importing onnxruntime costs about half a second; TensorFlow costs five or more.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dcmh_tf.run_directory import RunDirectory
+
+RECORD = "run_onnx.json"
+FORMAT = 1
+MODALITIES = ("image", "text")
+
+
+def onnx_file(folder: Path, modality: str) -> Path:
+    return Path(folder) / f"{modality}.onnx"
+
+
+def read_record(run: RunDirectory) -> dict | None:
+    """RUN/onnx/run_onnx.json, or None when it is missing or unreadable."""
+    path = run.onnx_path / RECORD
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("format") == FORMAT else None
+
+
+def is_fresh(run: RunDirectory, fingerprint: str | None = None) -> bool:
+    """Whether RUN/onnx holds both encoders converted from the run's current weights."""
+    record = read_record(run)
+    if record is None or not all(onnx_file(run.onnx_path, m).is_file() for m in MODALITIES):
+        return False
+    return record.get("fingerprint") == (fingerprint or run.fingerprint())
+
+
+class OnnxEncoders:
+    """onnxruntime sessions of a run's two encoders, opened on first use of each."""
+
+    def __init__(self, folder: Path, threads: int | None = None):
+        self.folder = Path(folder)
+        self.threads = threads
+        self._sessions: dict = {}
+
+    @classmethod
+    def open(cls, run: RunDirectory, fingerprint: str | None = None, threads: int | None = None) -> "OnnxEncoders | None":
+        """The run's ONNX encoders, or None when RUN/onnx is missing or stale."""
+        return cls(run.onnx_path, threads) if is_fresh(run, fingerprint) else None
+
+    def session(self, modality: str):
+        if modality not in self._sessions:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.log_severity_level = 3  # errors only: its start-up warnings are not the user's business
+            if self.threads:
+                options.intra_op_num_threads = self.threads
+                options.inter_op_num_threads = 1
+            self._sessions[modality] = onnxruntime.InferenceSession(
+                str(onnx_file(self.folder, modality)), options, providers=["CPUExecutionProvider"])
+        return self._sessions[modality]
+
+    def forward(self, modality: str) -> Callable[[np.ndarray], np.ndarray]:
+        """(batch, ...) float32 inputs → (batch, c) float32 features of the `modality` encoder."""
+        session = self.session(modality)
+        name = session.get_inputs()[0].name
+
+        def run(inputs: np.ndarray) -> np.ndarray:
+            return session.run(["features"], {name: np.ascontiguousarray(inputs, np.float32)})[0]
+
+        return run
