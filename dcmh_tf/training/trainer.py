@@ -29,6 +29,7 @@ from dcmh_tf.errors import FitInterrupted, RunDirectoryError, TrainingError
 from dcmh_tf.evaluation.scoring import evaluate_encoders
 from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
 from dcmh_tf.training.memory import check_training_memory
+from dcmh_tf.training.observer import TrainingObserver
 from dcmh_tf.models import adapt_standardization, load_pretrained, make_encoders
 from dcmh_tf.training.frozen import frozen_activations, split_encoder, uses_frozen_cache
 from dcmh_tf.models.precision import with_mixed_precision
@@ -46,6 +47,13 @@ def non_finite_rows(values) -> np.ndarray:
     CPU kernels (oneDNN's ReLU) may turn NaN inputs into finite outputs inside a tf.function."""
     array = np.asarray(values)
     return np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+
+
+def _is_backbone_variable(variable) -> bool:
+    """A variable of an EfficientNet-Lite's pretrained part (stem, stages, head conv), by its layer's name."""
+    from dcmh_tf.models.efficientnet.backbone import layer_stage
+
+    return layer_stage(variable.path.split("/")[0]) is not None
 
 
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
@@ -104,6 +112,11 @@ class DcmhTrainer:
         own, other = self.buffers[phase], self.buffers[other_phase]
         variables = encoder.trainable_variables
         config = self.config
+        # a lower rate for a pretrained backbone: its variables move by backbone_lr_scale × the optimizer's step
+        # (for Adam the same as that share of the learning rate; the moments are unchanged)
+        scale = config.backbone_lr_scale if phase == "image" else 1.0
+        backbone = [v for v in variables if _is_backbone_variable(v)] if scale != 1.0 else []
+        before = [tf.Variable(tf.zeros_like(v), trainable=False) for v in backbone]
 
         # XLA compiles one program per batch shape: with jit, a batch size that divides the
         # training set avoids a second compilation for the smaller last batch.
@@ -120,7 +133,11 @@ class DcmhTrainer:
                 )
                 scaled = optimizer.scale_loss(terms["total"])  # the loss itself unless mixed precision
             gradients = tape.gradient(scaled, variables)
+            for copy, variable in zip(before, backbone):
+                copy.assign(variable)
             optimizer.apply_gradients(zip(gradients, variables))
+            for copy, variable in zip(before, backbone):
+                variable.assign(copy + scale * (variable - copy))
             own.scatter_nd_update(positions[:, None], outputs)
             return terms
 
@@ -243,10 +260,12 @@ def fit(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     split: Split | None = None,
+    observer: TrainingObserver | None = None,
 ) -> tuple[RunDirectory, dict]:
     """Train a run into `output` (a new run, or with `resume` the run already there, whose saved
     config is used; pass it in as `config`), evaluate it and write metrics.json. `split`: the
     split of a new run instead of the protocol's (e.g. a validation split drawn from the database).
+    `observer` (`dcmh_tf.training.observer`): told of the encoders, each epoch and the end; it may stop training.
 
     Returns the run directory and the final metrics. While it trains, RUN/fit.lock names this process
     (`RunDirectory.live_fit`), and a second fit of the same run is refused (`RunLiveError`).
@@ -272,11 +291,11 @@ def fit(
             run.config = config
             run.write_config()
             split = run.load_split()
-        return _train(config, data, split, run, lock, strategy, progress, echo, resume)
+        return _train(config, data, split, run, lock, strategy, progress, echo, resume, observer or TrainingObserver())
 
 
 def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lock, strategy, progress: bool,
-           echo: Callable[[str], None], resume: bool) -> tuple[RunDirectory, dict]:
+           echo: Callable[[str], None], resume: bool, observer: TrainingObserver) -> tuple[RunDirectory, dict]:
     """The body of `fit`, with the run's lock held."""
     keras.utils.set_random_seed(config.seed)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables mirrored on replicas
@@ -303,7 +322,7 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
             echo(note)
     scoring = None
     if bottom is not None:  # after the weights are in place: the frozen stages never change from here
-        cached = frozen_activations(bottom, data, config.batch_size, echo)
+        cached = frozen_activations(bottom, data, config.batch_size, echo, config)
         trainer.inputs["image"] = cached.images
         trainer.check_finite["image"] = False  # computed from uint8 pixels
         scoring = (trained_image, cached)
@@ -311,6 +330,7 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
             echo("frozen stages cached: pictures are not flipped (--no-cache-frozen to flip them)")
     writer = tf.summary.create_file_writer(str(run.logs_path))
     selection = ModelSelection(run, config, data, split)
+    observer.on_train_begin(image_encoder, text_encoder)
 
     with StopRequests() as stop:
         in_epoch = None
@@ -321,6 +341,7 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
                     break
                 in_epoch = epoch + 1
                 lock.update(in_epoch)
+                observer.on_epoch_begin(epoch)
                 started = time.perf_counter()
                 stats = trainer.train_epoch(epoch, progress=progress, check_stop=stop.check)
                 # a signal from here on waits for the checkpoint: the epoch is complete and is kept
@@ -340,23 +361,32 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
                         tf.summary.scalar("validation/map_t2i", record["map_t2i"])
                     echo(f"  validation MAP I→T {record['map_i2t']:.4f}  T→I {record['map_t2i']:.4f}"
                          f"{'  (best so far)' if record['best'] else ''}")
+                    stats.update({"validation/map_i2t": record["map_i2t"], "validation/map_t2i": record["map_t2i"]})
+                if observer.on_epoch_end(epoch, stats):
+                    if epoch + 1 < config.epochs:
+                        echo(f"stopped by a callback after epoch {epoch + 1}")
+                    break
             stop.check()
         except StopRequested:
             writer.flush()
-            raise _interrupted(run, config, data, split, trainer, selection, stop, in_epoch, echo, scoring) from None
+            raise _interrupted(run, config, data, split, trainer, selection, stop, in_epoch, echo,
+                               (image_encoder, text_encoder), scoring) from None
     # training is over: from here a Ctrl-C is Python's KeyboardInterrupt again
     if trainer.epochs_done < config.epochs and selection.should_stop():
         echo(f"early stop: no better validation MAP in the {config.patience} evaluations after epoch "
              f"{selection.best['epoch']}")
-    metrics = _finish(run, config, data, split, trainer, selection, writer, echo, scoring)
+    metrics = _finish(run, config, data, split, trainer, selection, writer, echo, (image_encoder, text_encoder),
+                      scoring)
+    observer.on_train_end(metrics)
     return run, metrics
 
 
 def _finish(run: RunDirectory, config: Config, data: PairedData, split: Split, trainer: DcmhTrainer,
-            selection: ModelSelection, writer, echo: Callable[[str], None], scoring=None, **extra) -> dict:
+            selection: ModelSelection, writer, echo: Callable[[str], None], encoders, scoring=None, **extra) -> dict:
     """Score the encoders the run ends with on the query set (once) and write metrics.json and the
-    .keras files: the kept epoch with keep_best, else the trainer's last complete epoch."""
-    image_encoder, text_encoder = trainer.encoders["image"], trainer.encoders["text"]
+    .keras files: the kept epoch with keep_best, else the trainer's last complete epoch. `encoders`: the
+    whole (image, text) encoders (with frozen stages cached, the trainer holds only the image net's top)."""
+    image_encoder, text_encoder = encoders
     kept = selection.restore_kept(image_encoder, text_encoder)
     if kept is not None:
         echo(f"kept the encoders of epoch {kept} (best validation MAP)")
@@ -379,13 +409,16 @@ def _finish(run: RunDirectory, config: Config, data: PairedData, split: Split, t
 
 def _interrupted(run: RunDirectory, config: Config, data: PairedData, split: Split, trainer: DcmhTrainer,
                  selection: ModelSelection, stop: StopRequests, in_epoch: int | None,
-                 echo: Callable[[str], None], scoring=None) -> FitInterrupted:
+                 echo: Callable[[str], None], encoders, scoring=None) -> FitInterrupted:
     """After a stop request: the unfinished epoch is dropped; the encoders go back to the checkpoint
     (the last complete epoch) and its metrics.json and .keras files are written, so that every file
     of the run speaks of the same epoch. A second signal skips that and removes the older files."""
     name = stop.signal.name
     done = run.epochs_done()
-    where = f"during epoch {in_epoch}/{config.epochs}" if in_epoch is not None else f"after epoch {done}/{config.epochs}"
+    if in_epoch is not None:
+        where = f"during epoch {in_epoch}/{config.epochs}"
+    else:
+        where = f"after epoch {done}/{config.epochs}" if done else f"before epoch 1/{config.epochs} began"
     resume = resume_command(run.path)
     if done == 0:
         message = (f"{name}: stopped {where} before any epoch was complete, so nothing is saved but the run's "
@@ -396,8 +429,8 @@ def _interrupted(run: RunDirectory, config: Config, data: PairedData, split: Spl
              f"(press Ctrl-C again to skip)")
         try:
             if trainer.epochs_done != done or in_epoch is not None:  # the buffers and weights went on past it
-                trainer.restore(run.load_checkpoint(trainer.encoders["image"], trainer.encoders["text"]))
-            _finish(run, config, data, split, trainer, selection, None, lambda message: None, scoring,
+                trainer.restore(run.load_checkpoint(*encoders))  # the whole encoders, as saved
+            _finish(run, config, data, split, trainer, selection, None, lambda message: None, encoders, scoring,
                     interrupted=name)
             kept = f"the checkpoint, metrics.json and the .keras files hold epoch {done}"
         except KeyboardInterrupt:
