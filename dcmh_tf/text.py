@@ -215,3 +215,36 @@ def make_tokenizer(mode: str, *, ngrams: Sequence[int] = (1, 2), stop_words: str
                 raise DataError(f"stop words {stop_words!r}: expected 'english' or a file with one word a line.")
             stop_words = [line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return Tokenizer(mode=mode, ngrams=tuple(ngrams), stop_words=tuple(stop_words))
+
+
+# scripts that name one language where they are the main script of a text, with its BCP 47 tag
+_SCRIPT_LANGUAGES = (("Hangul", "ko"), ("Thai", "th"), ("Greek", "el"), ("Hebrew", "he"), ("Armenian", "hy"),
+                     ("Georgian", "ka"))
+
+
+def guess_language(texts: Iterable[str]) -> str | None:
+    """The BCP 47 language tag of `texts` where their letters say it, else None (unknown).
+
+    By script: kana among the letters → "ja"; mostly Han → "zh"; mostly Hangul, Thai, Greek, Hebrew,
+    Armenian or Georgian → that language; Latin letters → "en" when English stop words make at least
+    a tenth of the words (another language in Latin script stays unknown). For the page's `lang`
+    attributes (fonts, hyphenation, screen readers), not for anything the model computes."""
+    text = " ".join(texts)
+    letters = len(regex.findall(r"\p{L}", text))
+    if not letters:
+        return None
+    kana = len(regex.findall(r"[\p{Hiragana}\p{Katakana}]", text))
+    han = len(regex.findall(r"\p{Han}", text))
+    if kana and (kana + han) / letters > 0.5:
+        return "ja"
+    if han / letters > 0.5:
+        return "zh"
+    for script, language in _SCRIPT_LANGUAGES:
+        if len(regex.findall(rf"\p{{{script}}}", text)) / letters > 0.5:
+            return language
+    if len(regex.findall(r"\p{Latin}", text)) / letters > 0.5:
+        words = [word for word in _NOT_LETTER.split(text.lower()) if word]
+        stop = set(ENGLISH_STOP_WORDS)
+        if words and sum(word in stop for word in words) / len(words) >= 0.1:
+            return "en"
+    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,52 @@ def cases(run: Path, work: Path):
     arrays["run"] = np.array('{"path": "runs/mine", "fingerprint": "0123456789abcdef"}')
     np.savez_compressed(other, **arrays)
     yield "`encode RUN -o INDEX` where INDEX holds another run's index", ["encode", run, "-o", other]
+    longer = run.parent / "longer"  # trained on to 4 epochs above: another folder, other weights
+    yield "`export OTHER -o OUT --version 2`, OUT holding version 1 of RUN", \
+        ["export", longer, "-o", work / "exported-ok", "--version", "2", "--format", "keras"]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        yield f"`serve RUN --index INDEX --port {busy.getsockname()[1]}`, a port another program listens on", \
+            ["serve", run, "--index", work / "images.npz", "--port", busy.getsockname()[1]]
+    yield "`datasets prepare collection --raw ../shared/data/web_news --split-column split` (the Wikipedia layout)", \
+        ["datasets", "prepare", "collection", "--raw", SHARED / "web_news", "--output", work / "prepared",
+         "--split-column", "split"]
+    yield "`datasets info ../shared/data/web_news` (a raw collection)", ["datasets", "info", SHARED / "web_news"]
+
+
+def live_cases(run: Path, work: Path, record) -> None:
+    """A real fit of a copy of `run` trained on, and what the commands that meet it say: `evaluate`,
+    `export` and a second `fit --resume` while it trains, then Ctrl-C (SIGINT) once it is in epoch 4 or later
+    (its epochs are short: the one it is in when frozen with SIGSTOP is read from its lock)."""
+    import json
+    import signal
+
+    live = damaged_copy(run, "live", lambda path: None)
+    fit = subprocess.Popen([*DCMH, "fit", "--resume", str(live), "--epochs", "500", "--no-progress"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and fit.poll() is None:
+            try:
+                if (json.loads((live / "fit.lock").read_text()).get("epoch") or 0) >= 4:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        fit.send_signal(signal.SIGSTOP)  # held in its epoch while the other commands run
+        epoch = json.loads((live / "fit.lock").read_text())["epoch"]
+        record("`evaluate RUN` while `fit --resume RUN --epochs 500` trains it", ["evaluate", live])
+        record("`export RUN -o OUT` while a fit trains RUN", ["export", live, "-o", work / "exported-live"])
+        record("`fit --resume RUN` while another fit trains RUN", ["fit", "--resume", live])
+    finally:
+        fit.send_signal(signal.SIGINT)
+        fit.send_signal(signal.SIGCONT)
+        started = time.perf_counter()
+        out, err = fit.communicate()
+    lines = [line for line in err.splitlines() if line.startswith("SIGINT")]
+    record(f"`fit`, Ctrl-C (SIGINT) in epoch {epoch} (was: `Aborted!`, exit 1, metrics.json and .keras files of an "
+           "older epoch)", None, result=(" / ".join(lines), fit.returncode, time.perf_counter() - started))
 
 
 def main(argv=None) -> None:
@@ -100,27 +147,39 @@ def main(argv=None) -> None:
         subprocess.run([*DCMH, "fit", "--bits", "8", "--hidden", "32", "--epochs", "2", "--batch-size", "8",
                         "--n-query", "8", "--n-train", "16", "--lr", "1e-3", "--lr-end", "1e-4", "--no-jit",
                         "--no-progress", "-o", str(run)], check=True, capture_output=True)
+    if not (work / "images.npz").exists():
+        subprocess.run([*DCMH, "encode", str(run), "-o", str(work / "images.npz"), "--no-progress"], check=True,
+                       capture_output=True)
     environment = {key: value for key, value in os.environ.items() if key != "DCMH_TF_VERBOSE"}
     print("| what was tried | what the user sees (last lines, stderr after stdout) | exit | time |")
     print("|---|---|---:|---:|")
-    for what, command, *pick in cases(run, work):
-        started = time.perf_counter()
-        result = subprocess.run([*DCMH, *map(str, command)], capture_output=True, text=True, env=environment)
-        seconds = time.perf_counter() - started
-        lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-        if pick:
-            shown = " / ".join(line.strip() for line in lines if pick[0] in line or line.startswith("Warning"))
-        elif result.returncode == 0:
-            shown = " / ".join(lines[-2:])
+
+    def record(what, command, *pick, result=None):
+        if result is None:
+            started = time.perf_counter()
+            done = subprocess.run([*DCMH, *map(str, command)], capture_output=True, text=True, env=environment)
+            seconds = time.perf_counter() - started
+            lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+            if pick:
+                shown = " / ".join(line.strip() for line in lines if pick[0] in line or line.startswith("Warning"))
+            elif done.returncode == 0:
+                shown = " / ".join(lines[-2:])
+            else:
+                shown = next((line for line in lines if line.startswith("Error")), lines[-1] if lines else "")
+            code = done.returncode
+            extra = ""
+            if "start-up" in what:
+                extra = f" (stderr: {len(done.stderr.splitlines())} lines)"
+            if "2> log" in what:
+                extra = f" (stderr: {len(done.stderr)} characters)"
         else:
-            shown = next((line for line in lines if line.startswith("Error")), lines[-1] if lines else "")
+            (shown, code, seconds), extra = result, " (time: from the signal to the exit)"
         shown = shown.replace(str(work) + "/", "").replace("|", "\\|")
-        extra = ""
-        if "start-up" in what:
-            extra = f" (stderr: {len(result.stderr.splitlines())} lines)"
-        if "2> log" in what:
-            extra = f" (stderr: {len(result.stderr)} characters)"
-        print(f"| {what} | {shown}{extra} | {result.returncode} | {seconds:.1f} s |")
+        print(f"| {what} | {shown}{extra} | {code} | {seconds:.1f} s |", flush=True)
+
+    for what, command, *pick in cases(run, work):
+        record(what, command, *pick)
+    live_cases(run, work, record)
     print(f"\nload average {os.getloadavg()[0]:.2f}; work folder {work}")
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)

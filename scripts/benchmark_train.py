@@ -15,12 +15,20 @@
    step (the same trained layers, Adam, a fixed batch, mean-square loss); with frozen stages the input is
    their cached activations, as `fit` trains it. And inference pictures/s: the frozen bottom (the one-off
    cache) and the whole net to the pooled head (`datasets features --backbone`).
+4. The trainer's step against a bare step of the same net and batch (`--nets`, issue 24), in one
+   process, alternating: "bare" is one Keras/TF step (forward, a trivial loss, backward, the optimizer)
+   on a batch already in memory; "trainer, batch in memory" is the trainer's compiled step
+   (`DcmhTrainer.steps`: the DCMH loss against the stored buffer of all n pairs, the buffer update) on
+   the same batch; "trainer as run" is what `DcmhTrainer.train_epoch` does per batch: the next batch
+   from the tf.data pipeline, the input check, the step and the loss read back. Images (or texts)/s =
+   batch / the best seconds (on a shared machine the least disturbed step is the closest to the cost). The target line asks "trainer as run" ≤ 1.1 × bare, per net.
 
 Weights are random: timing does not depend on them. The hardware (CPU model, cores, GPUs) and the
 TF/Keras versions are printed with the table.
 
     python scripts/benchmark_train.py                       # the README table
     python scripts/benchmark_train.py --variants float32 jit --steps 2 --epoch-batches 2
+    python scripts/benchmark_train.py --variants --epoch-variants --nets cnnf mlp-image mlp-text   # part 3 only
 """
 
 from __future__ import annotations
@@ -30,16 +38,34 @@ import os
 import platform
 import statistics
 import time
+import typing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 VARIANTS = {"float32": (False, False), "mixed": (True, False), "jit": (False, True), "mixed+jit": (True, True)}
 
 
+class Net(typing.NamedTuple):
+    """One net of part 3: the phase that trains it and the config fields that choose it."""
+
+    phase: str  # "image" or "text"
+    fields: dict  # overrides of the paper preset (image encoder, dataset)
+    pixels: bool  # the image input is pictures (else pre-extracted features)
+
+
+# The nets of part 3; a new encoder joins with one entry. The text net is timed beside the MLP image
+# net (its trainer needs an image net, and an MLP one keeps the process small).
+NETS = {
+    "cnnf": Net("image", {"image_encoder": "cnnf"}, pixels=True),  # fields: overrides of the paper preset
+    "mlp-image": Net("image", {"dataset": "features", "image_encoder": "mlp"}, pixels=False),
+    "mlp-text": Net("text", {"dataset": "features", "image_encoder": "mlp"}, pixels=False),
+}
+
+
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
-                        help="precision/XLA variants of the forward+backward table")
+    parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="precision/XLA variants of the forward+backward table (none: skip part 1)")
     parser.add_argument("--epoch-variants", nargs="*", choices=list(VARIANTS), default=["float32", "jit"],
                         help="variants whose DCMH epoch is timed (none: skip part 2)")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -52,6 +78,12 @@ def parse_arguments(argv=None):
     parser.add_argument("--labels", type=int, default=24)
     parser.add_argument("--epoch-batches", type=int, default=3, help="timed batches per phase for the estimate")
     parser.add_argument("--full-epoch", action="store_true", help="time a whole epoch instead of extrapolating")
+    parser.add_argument("--nets", nargs="*", choices=list(NETS), default=[],
+                        help="nets whose trainer step is timed against a bare step (part 4)")
+    parser.add_argument("--net-steps", type=int, default=5, help="timed steps of each kind per net (part 4)")
+    parser.add_argument("--feature-dim", type=int, default=4096, help="image features of the MLP image net (part 4)")
+    parser.add_argument("--profile", action="store_true",
+                        help="part 4: also time the pieces of the trainer's step one by one (where the overhead goes)")
     parser.add_argument("--lite", nargs="*", default=[], choices=["efficientnet-lite0", "efficientnet-lite1",
                                                                  "efficientnet-lite2"],
                         help="EfficientNet-Lite variants of part 3 (none: skip it)")
@@ -101,13 +133,13 @@ def describe_hardware() -> list[str]:
     ]
 
 
-def make_config(args, variant: str, batch_size: int | None = None):
+def make_config(args, variant: str, batch_size: int | None = None, **fields):
     from dcmh_tf.config import resolve_config
 
     mixed, jit = VARIANTS[variant]
     return resolve_config(
         "paper", bits=args.bits, image_size=args.image_size, hidden=args.hidden, batch_size=batch_size or args.batch_size,
-        mixed_precision=mixed, jit=jit,
+        mixed_precision=mixed, jit=jit, **fields,
     )
 
 
@@ -127,17 +159,9 @@ def time_forward_backward(args, variant: str) -> float:
     if config.mixed_precision:
         model = with_mixed_precision(model)
     optimizer = make_optimizer(config)
-    variables = model.trainable_variables
-    optimizer.build(variables)
+    optimizer.build(model.trainable_variables)
     pixels = tf.constant(np.random.default_rng(0).uniform(0, 255, (args.batch_size,) + model.input_shape[1:]), tf.float32)
-
-    @tf.function(jit_compile=config.jit)
-    def step(x):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(x, training=True)))
-            scaled = optimizer.scale_loss(loss)
-        optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        return loss
+    step = make_bare_step(model, optimizer, config.jit)
 
     step(pixels).numpy()  # tracing and compilation
     times = []
@@ -200,6 +224,172 @@ def time_dcmh_epoch(args, variant: str) -> tuple[float, str]:
     how = (f"extrapolated: {n_batches} × ({per_batch['image']:.2f} s image + {per_batch['text']:.3f} s text batch), "
            f"{args.epoch_batches} batches of each timed")
     return estimate, how
+
+
+def make_bare_step(model, optimizer, jit: bool):
+    """One Keras/TF step of `model`: forward, mean squared output as the loss, backward, update."""
+    import tensorflow as tf
+
+    variables = model.trainable_variables
+
+    @tf.function(jit_compile=jit)
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x, training=True)))
+            scaled = optimizer.scale_loss(loss)
+        optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return loss
+
+    return step
+
+
+def make_net_trainer(args, net: Net):
+    """A `DcmhTrainer` of `args.pairs` synthetic pairs whose `net.phase` net is the net to time."""
+    import keras
+    import numpy as np
+
+    from dcmh_tf.data.paired import PairedData, Split
+    from dcmh_tf.models import make_encoders
+    from dcmh_tf.training.trainer import DcmhTrainer
+
+    config = make_config(args, "float32", **net.fields)
+    rng = np.random.default_rng(0)
+    n = args.pairs
+    images = (RandomPixels(n, args.image_size) if net.pixels
+              else rng.standard_normal((n, args.feature_dim), dtype=np.float32))
+    data = PairedData("synthetic", images, (rng.random((n, args.text_dim)) < 0.01).astype(np.float32),
+                      (rng.random((n, args.labels)) < 0.1).astype(np.float32),
+                      image_kind="pixels" if net.pixels else "features")
+    everything = np.arange(n)
+    keras.utils.set_random_seed(0)
+    encoders = make_encoders(config, None if net.pixels else args.feature_dim, args.text_dim)
+    return DcmhTrainer(config, data, Split(query=everything[:0], database=everything, train=everything), *encoders)
+
+
+def time_trainer_against_bare(args, name: str) -> dict[str, float]:
+    """Best seconds per step of the three kinds of part 3 for net `name`, timed in turn."""
+    import tensorflow as tf
+
+    from dcmh_tf.training.trainer import make_optimizer, non_finite_rows
+
+    net = NETS[name]
+    trainer = make_net_trainer(args, net)
+    phase, config = net.phase, trainer.config
+    encoder = trainer.encoders[phase]
+    bare = make_bare_step(encoder, make_optimizer(config), config.jit)
+    step = trainer.steps[phase]
+
+    def batches():  # the trainer's pipeline, as train_epoch makes it
+        return iter(trainer.make_batches(0, phase).repeat())
+
+    positions, values = next(batches())
+    fixed = (positions, tf.cast(values, tf.float32))  # the bare step takes what the model takes
+    pipeline = None
+
+    def as_run():  # the body of DcmhTrainer.train_epoch's loop, without the progress bar
+        positions, values = next(pipeline)
+        if trainer.check_finite[phase] and len(non_finite_rows(values)):
+            raise RuntimeError("non-finite synthetic input")
+        return {key: float(value) for key, value in step(positions, values).items()}
+
+    kinds = {
+        "bare": lambda: float(bare(fixed[1])),
+        "in_memory": lambda: {key: float(value) for key, value in step(*fixed).items()},
+        "as_run": as_run,
+    }
+    # Rounds of consecutive steps of each kind: the pipeline reads ahead while a step runs, as in
+    # training, and is closed after its round so that its reading does not spill into the next kind's
+    # steps; the first step of each round (tracing, compilation, the pipeline's first batch) is not timed.
+    times = {kind: [] for kind in kinds}
+    per_round = max(2, args.net_steps // 3)
+    for _ in range(max(1, -(-args.net_steps // per_round))):
+        for kind, run in kinds.items():
+            pipeline = batches() if kind == "as_run" else None
+            run()
+            for _ in range(per_round):
+                started = time.perf_counter()
+                run()
+                times[kind].append(time.perf_counter() - started)
+            pipeline = None
+    return {kind: min(values) for kind, values in times.items()}
+
+
+def profile_trainer_step(args, name: str) -> dict[str, float]:
+    """Best seconds of each piece of the trainer's step of net `name`, each compiled and run alone:
+    the DCMH loss with its gradient (against the stored buffer of all n pairs), the label similarity
+    inside it, the buffer update, the input check, and the pipeline's batch with nothing else running."""
+    import tensorflow as tf
+
+    from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
+    from dcmh_tf.training.trainer import non_finite_rows
+
+    net = NETS[name]
+    trainer = make_net_trainer(args, net)
+    phase, config = net.phase, trainer.config
+    own, other = trainer.buffers[phase], trainer.buffers["text" if phase == "image" else "image"]
+    positions, values = next(iter(trainer.make_batches(0, phase)))
+    outputs = trainer.encoders[phase](tf.cast(values, tf.float32))
+
+    @tf.function
+    def loss_and_gradient(positions, outputs):
+        with tf.GradientTape() as tape:
+            tape.watch(outputs)
+            rest_sum = tf.reduce_sum(own, axis=0) - tf.reduce_sum(tf.gather(own, positions), axis=0)
+            terms = dcmh_batch_loss(outputs, other, tf.gather(trainer.codes, positions),
+                                    label_similarity(tf.gather(trainer.labels, positions), trainer.labels), rest_sum,
+                                    config.gamma, config.eta, config.loss_normalization)
+        return tape.gradient(terms["total"], outputs)
+
+    @tf.function
+    def similarity(positions):
+        return label_similarity(tf.gather(trainer.labels, positions), trainer.labels)
+
+    @tf.function
+    def buffer_update(positions, outputs):
+        own.scatter_nd_update(positions[:, None], outputs)
+        return tf.reduce_sum(own[0])
+
+    pipeline = iter(trainer.make_batches(0, phase).repeat())
+    pieces = {
+        "DCMH loss + its gradient": lambda: loss_and_gradient(positions, outputs).numpy(),
+        "  of which label similarity": lambda: similarity(positions).numpy(),
+        "buffer update": lambda: buffer_update(positions, outputs).numpy(),
+        "input check (features only)": lambda: non_finite_rows(values) if trainer.check_finite[phase] else None,
+        "pipeline: next batch, alone": lambda: next(pipeline),
+    }
+    best = {}
+    for piece, run in pieces.items():
+        run()
+        times = []
+        for _ in range(max(3, args.net_steps)):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        best[piece] = min(times)
+    return best
+
+
+def print_trainer_against_bare(args) -> None:
+    print(f"\nThe trainer's step against a bare Keras/TF step of the same net, batch {args.batch_size}, "
+          f"{args.pairs:,} pairs in the buffers, best of {args.net_steps} steps each (rounds of each kind in turn); load average "
+          f"{os.getloadavg()[0]:.2f} at the start")
+    print("| net | bare s/step | trainer s/step (batch in memory) | trainer s/step (as run) | bare items/s | "
+          "trainer items/s (as run) | trainer / bare | target ≤ 1.1× |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for name in args.nets:
+        seconds = time_trainer_against_bare(args, name)
+        ratio = seconds["as_run"] / seconds["bare"]
+        print(f"| {name} | {seconds['bare']:.4f} | {seconds['in_memory']:.4f} | {seconds['as_run']:.4f} | "
+              f"{args.batch_size / seconds['bare']:.1f} | {args.batch_size / seconds['as_run']:.1f} | {ratio:.3f} | "
+              f"{'met' if ratio <= 1.1 else 'NOT met'} |", flush=True)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    if args.profile:
+        print(f"\nPieces of the trainer's step, each alone, best of {max(3, args.net_steps)} (ms)")
+        for name in args.nets:
+            pieces = profile_trainer_step(args, name)
+            print(f"{name}: " + "; ".join(f"{piece} {seconds * 1000:.2f}" for piece, seconds in pieces.items()),
+                  flush=True)
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
 def time_efficientnet(args, encoder: str, freeze: int) -> dict:
@@ -278,9 +468,10 @@ def time_efficientnet(args, encoder: str, freeze: int) -> dict:
 def main(argv=None) -> None:
     args = parse_arguments(argv)
     print("\n".join(describe_hardware()))
-    print(f"\nCNN-F forward+backward, batch {args.batch_size}, {args.image_size}×{args.image_size}, "
-          f"hidden {args.hidden}, {args.bits} bits (median of {args.steps} steps)")
-    print(f"| variant | s/step | images/s |\n| --- | ---: | ---: |")
+    if args.variants:
+        print(f"\nCNN-F forward+backward, batch {args.batch_size}, {args.image_size}×{args.image_size}, "
+              f"hidden {args.hidden}, {args.bits} bits (median of {args.steps} steps)")
+        print("| variant | s/step | images/s |\n| --- | ---: | ---: |")
     for variant in args.variants:
         seconds = time_forward_backward(args, variant)
         print(f"| {variant} | {seconds:.3f} | {args.batch_size / seconds:.1f} |", flush=True)
@@ -302,6 +493,8 @@ def main(argv=None) -> None:
                 print(f"| {encoder} | {r['size']} | {freeze} | {r['trainer pictures/s']:.1f} | {r['bare pictures/s']:.1f} | "
                       f"{r['trainer pictures/s'] / r['bare pictures/s']:.0%} | {cache} | {r['features pictures/s']:.1f} |",
                       flush=True)
+    if args.nets:
+        print_trainer_against_bare(args)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Screenshots of the `dcmh-tf serve` page answering a text and a picture, in headless chromium.
+"""Screenshots of the `dcmh-tf serve` page, in headless chromium: a text query with its label chosen
+(results marked, the precision of the page, after one "more"), a result opened (full picture and text),
+and an uploaded picture (shown beside its results).
 
-    python scripts/screenshot_serve.py RUN --index INDEX --text "…" --image PICTURE --output docs/
+    python scripts/screenshot_serve.py RUN --index INDEX --text "…" --label LABEL --image PICTURE \
+        --output docs/ --prefix serve-news-
 
-Starts the server on 127.0.0.1 (a free port) and stops it at the end.
+writes PREFIXtext-query.png, PREFIXopened-result.png and PREFIXpicture-query.png. Starts the server
+on 127.0.0.1 (a free port) and stops it at the end.
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ def main() -> None:
     parser.add_argument("--index", required=True)
     parser.add_argument("--text", required=True)
     parser.add_argument("--image", required=True)
+    parser.add_argument("--label", default=None, help="the query's label, to mark the results that share it")
     parser.add_argument("--output", default="docs")
+    parser.add_argument("--prefix", default="serve-")
     args = parser.parse_args()
+    shot = lambda name: str(Path(args.output) / f"{args.prefix}{name}.png")  # noqa: E731
+    loaded = "[...document.querySelectorAll('#results img, #query-picture.shown')].every(i => i.complete && i.naturalWidth > 0)"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([str(Path(sys.executable).with_name("dcmh-tf")), "serve", args.run, "--index",
@@ -40,15 +48,26 @@ def main() -> None:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
             page = browser.new_page(viewport={"width": 1100, "height": 800})
             page.goto(url + "/")
+            page.wait_for_function("document.querySelector('#about').textContent.length > 0")
             page.fill("#query", args.text)
+            if args.label:
+                page.select_option("#labels", args.label)
             page.click("button[type=submit]")
             page.wait_for_selector("#results .hit img", timeout=120_000)
+            page.click("#more")  # a second page of results
+            count = 2 * int(page.input_value("#k"))
+            page.wait_for_function(f"document.querySelectorAll('#results .hit').length >= {count}", timeout=120_000)
+            page.wait_for_function(loaded, timeout=120_000)  # every thumbnail, not only the first requests
+            page.screenshot(path=shot("text-query"), full_page=True)
+            page.locator("#results .hit").nth(0).click()
+            page.wait_for_function("document.querySelector('#full-picture').complete", timeout=120_000)
             page.wait_for_load_state("networkidle")
-            page.screenshot(path=str(Path(args.output) / "serve-text-query.png"), full_page=True)
+            page.screenshot(path=shot("opened-result"))
+            page.click("#close")
             page.set_input_files("#file", args.image)
             page.wait_for_function("document.querySelector('#summary').textContent.includes('image query')")
-            page.wait_for_load_state("networkidle")
-            page.screenshot(path=str(Path(args.output) / "serve-picture-query.png"), full_page=True)
+            page.wait_for_function(loaded, timeout=120_000)
+            page.screenshot(path=shot("picture-query"), full_page=True)
             browser.close()
     finally:
         server.terminate()

@@ -72,7 +72,8 @@ CASES = [
     ("state.npz not an archive", ["fit", "--resume", "RUN"], write_garbage_state, 1,
      r"checkpoint/state.npz is damaged: not a NumPy \.npz \(zip\) archive .*no earlier epoch is kept"),
     ("state.npz with pickled data", ["evaluate", "RUN"], write_pickled_state, 1,
-     r"checkpoint/state.npz is damaged \(ValueError: Object arrays cannot be loaded"),
+     # checked from the .npy header before anything is read: an object array is not numbers
+     r"checkpoint/state.npz is damaged or from another run: 'F' should be numbers .*received object \(1,\)"),
     ("state.npz of another run", ["fit", "--resume", "RUN"], write_state_of_another_shape, 1,
      r"state.npz is damaged or from another run: 'G' should be numbers of shape \(16, 8\) .*received float32 \(16, 4\)"),
     ("truncated text weights, evaluate", ["evaluate", "RUN"], truncate(TEXT_WEIGHTS), 1,
@@ -91,7 +92,38 @@ CASES = [
     ("evaluate of a folder that is not a run", ["evaluate", "plots"], None, 1, r"plots is not a folder"),
     ("evaluate of a run without checkpoint", ["evaluate", "RUN"],
      lambda run: shutil.rmtree(run / "checkpoint"), 1, r"has no checkpoint yet"),
+    # a lock naming a live process (this one) stands for a fit training the run; tests/test_interrupt.py uses real fits
+    ("evaluate of a run a fit is training", ["evaluate", "RUN"], lambda run: hold_lock(run), 1,
+     r"^Error: RUN is being trained right now \(fit pid \d+, epoch 3/4 in progress, started [\d:\- ]+\): `dcmh-tf "
+     r"evaluate` needs a run that no fit is training\. Wait for the fit to end, or stop it with Ctrl-C \(kill -INT "
+     r"\d+: it keeps its last complete epoch\), then run it again\.\n$"),
+    ("export of a run a fit is training", ["export", "RUN", "-o", "OUT"], lambda run: hold_lock(run), 1,
+     r"`dcmh-tf export` needs a run that no fit is training"),
+    ("a second fit of a run a fit is training", ["fit", "--resume", "RUN"], lambda run: hold_lock(run), 1,
+     r"`dcmh-tf fit --resume` needs a run that no fit is training"),
+    ("evaluate of a run whose fit was killed (stale lock)", ["evaluate", "RUN", "--json"], lambda run: stale_lock(run),
+     0, r'"map_i2t"'),
+    ("table options on the Wikipedia layout", ["datasets", "prepare", "collection", "--raw", "WIKI", "--output", "OUT",
+                                               "--split-column", "split"], None, 2,
+     r"--split-column name columns of a table; --raw \S+ is in the wikipedia layout"),
+    ("info of a raw collection", ["datasets", "info", "WIKI"], None, 1,
+     r"a raw collection \(the Wikipedia layout: .*prepare it with `dcmh-tf datasets prepare collection --raw"),
 ]
+
+
+def hold_lock(run):
+    """RUN/fit.lock of this (live) process, in epoch 3 of 4: what a fit writes while it trains."""
+    from dcmh_tf.run_directory import LOCK, FitLock
+
+    FitLock(run / LOCK, 4).__enter__().update(3)  # never released: the test's copy is thrown away
+
+
+def stale_lock(run):
+    from dcmh_tf.run_directory import LOCK
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # a fit killed with SIGKILL leaves its lock and a pid that no longer runs
+    (run / LOCK).write_text(json.dumps({"pid": ended.pid, "host": os.uname().nodename, "epoch": 2, "epochs": 2}))
 
 
 @pytest.mark.parametrize("case, arguments, damage, code, message", CASES, ids=[case[0] for case in CASES])
@@ -101,7 +133,11 @@ def test_bad_input_gives_a_clear_message_and_exit_code(case, arguments, damage, 
     config_before = (run / "config.json").read_text()
     if damage is not None:
         damage(run)
-    arguments = [a.replace("RUN", str(run)).replace("OUT", str(tmp_path / "out")) for a in arguments]
+    wiki = SHARED_DATA / "web_news"  # a raw collection in the Wikipedia layout
+    if "WIKI" in arguments and not wiki.is_dir():
+        pytest.skip(f"real data not found at {wiki}")
+    arguments = [a.replace("RUN", str(run)).replace("OUT", str(tmp_path / "out")).replace("WIKI", str(wiki))
+                 for a in arguments]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == code, result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception

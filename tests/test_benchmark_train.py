@@ -16,11 +16,15 @@ def load_script():
     return module
 
 
+# tiny nets and data: every part of the script runs in seconds
+TINY = ["--batch-size", "4", "--image-size", "64", "--hidden", "16", "--bits", "8", "--pairs", "20", "--text-dim", "30",
+        "--labels", "4"]
+
+
 def test_benchmark_prints_hardware_and_both_tables(capsys):
     script = load_script()
-    script.main(["--variants", "float32", "mixed", "--epoch-variants", "float32", "--batch-size", "4",
-                 "--image-size", "64", "--hidden", "16", "--bits", "8", "--steps", "1", "--pairs", "20",
-                 "--text-dim", "30", "--labels", "4", "--epoch-batches", "1"])
+    script.main(["--variants", "float32", "mixed", "--epoch-variants", "float32", "--steps", "1", "--epoch-batches", "1",
+                 *TINY])
     out = capsys.readouterr().out
     assert re.search(r"^CPU: .+, \d+ cores available to this process$", out, re.M)
     assert re.search(r"^TensorFlow 2\.\d+\.\d+, Keras 3\.\d+", out, re.M)
@@ -38,3 +42,21 @@ def test_random_pixels_are_read_like_a_file():
     rows = pixels[[2, 5, 7]]
     assert rows.shape == (3, 8, 8, 3) and rows.dtype == "uint8" and len(pixels) == 10
     assert (rows == pixels[[2, 5, 7]]).all()  # the same rows give the same pictures
+
+
+def test_trainer_against_bare_step_prints_one_row_per_net_with_its_target(capsys):
+    script = load_script()
+    script.main(["--variants", "--epoch-variants", "--nets", "cnnf", "mlp-text", "--net-steps", "2", "--feature-dim", "12",
+                 "--profile", *TINY])
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\| (cnnf|mlp-text) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| "
+                      r"(met|NOT met) \|$", out, re.M)
+    assert [row[0] for row in rows] == ["cnnf", "mlp-text"], out
+    for _, bare, in_memory, as_run, ratio, verdict in rows:
+        assert float(bare) > 0 and float(in_memory) > 0 and float(as_run) > 0
+        assert abs(float(ratio) - float(as_run) / float(bare)) <= 0.05 * float(ratio) + 0.01  # printed rounded
+        assert (verdict == "met") == (float(ratio) <= 1.1)
+    assert "CNN-F forward+backward" not in out  # no variants: part 1 skipped
+    for name in ("cnnf", "mlp-text"):
+        pieces = re.search(rf"^{name}: DCMH loss \+ its gradient ([\d.]+); .*pipeline: next batch, alone ([\d.]+)$", out, re.M)
+        assert pieces and all(float(value) > 0 for value in pieces.groups()), out

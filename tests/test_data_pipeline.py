@@ -59,3 +59,16 @@ def test_flips_are_left_right_random_and_seeded():
     _, other = collect(make_dataset(PICTURES, rows, order, 8, flip_seed=(0, 2)))
     np.testing.assert_array_equal(flipped, again)
     assert not np.array_equal(flipped, other)
+
+
+def test_keep_uint8_hands_pictures_as_uint8_unless_they_are_resized():
+    rows = np.arange(10)
+    _, kept = collect(make_dataset(PICTURES, rows, rows[::-1], 4, flip_seed=(0, 1), keep_uint8=True))
+    _, cast = collect(make_dataset(PICTURES, rows, rows[::-1], 4, flip_seed=(0, 1)))
+    assert kept.dtype == np.uint8 and cast.dtype == np.float32
+    np.testing.assert_array_equal(kept.astype(np.float32), cast)  # the same flips, the same values
+    resized = PixelStack(np.full((3, 4, 4, 3), 7, np.uint8), (0, 1, 2, 3), output_size=9)
+    _, values = collect(make_dataset(resized, np.arange(3), np.arange(3), 2, keep_uint8=True))
+    assert values.dtype == np.float32 and values.shape == (3, 9, 9, 3)
+    _, features = collect(make_dataset(RNG.random((5, 3)), np.arange(5), np.arange(5), 2, keep_uint8=True))
+    assert features.dtype == np.float32

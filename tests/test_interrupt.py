@@ -188,3 +188,52 @@ def test_a_stale_lock_is_ignored_and_replaced_and_a_live_one_refused(tiny_config
     (run_path / LOCK).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
                                              "process_start": 1, "epoch": 1, "epochs": 1}))
     assert run.live_fit() is None
+
+
+def test_with_cached_frozen_stages_a_stop_and_the_end_write_the_whole_image_encoder(tiny_config, tmp_path):
+    """With frozen stages cached the trainer holds only the image net's top; the checkpoint, the .keras
+    files and a stop's wrap-up must still be the whole encoder, which takes pictures."""
+    import keras
+
+    from dcmh_tf.training.trainer import fit
+
+    config = tiny_config.replace(image_encoder="efficientnet-lite0", pretrained=None, freeze_stages=3,
+                                 cache_frozen=True, epochs=2, hidden=32)
+
+    def signal_after_epoch_1(message):
+        if message.startswith("epoch 1/"):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(FitInterrupted) as stopped:
+        fit(config, tmp_path / "run", progress=False, echo=signal_after_epoch_1)
+    assert stopped.value.epochs_done == 1
+    image = keras.saving.load_model(tmp_path / "run" / "image_encoder.keras")
+    assert tuple(image.input_shape[1:]) == (64, 64, 3)  # pictures, not the frozen stages' activations
+    _, metrics = fit(config, tmp_path / "run", resume=True, progress=False, echo=lambda message: None)
+    assert metrics["epoch"] == 2
+    image = keras.saving.load_model(tmp_path / "run" / "image_encoder.keras")
+    assert tuple(image.input_shape[1:]) == (64, 64, 3)
+
+
+def test_ctrl_c_outside_the_training_loop_says_what_is_kept(tmp_path, monkeypatch):
+    """While the data loads or the query set is scored, Ctrl-C is Python's KeyboardInterrupt: the CLI says
+    whether the run folder can be resumed and exits with 130, not click's `Aborted!` and 1."""
+    from click.testing import CliRunner
+
+    from dcmh_tf.cli import main
+    from dcmh_tf.training import trainer
+
+    def interrupted(config, output, **kwargs):
+        if kwargs.get("resume") is False and output.name == "made":
+            output.mkdir()
+            (output / "config.json").write_text(config.to_json())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "fit", lambda config, output, **kwargs: interrupted(config, Path(output), **kwargs))
+    result = CliRunner().invoke(main, ["fit", "--epochs", "1", "-o", str(tmp_path / "made")])
+    assert result.exit_code == 130
+    assert f"interrupted (Ctrl-C) outside the training loop; `dcmh-tf fit --resume {tmp_path / 'made'}` continues " \
+           f"it." in result.output
+    result = CliRunner().invoke(main, ["fit", "--epochs", "1", "-o", str(tmp_path / "none")])
+    assert result.exit_code == 130
+    assert "interrupted (Ctrl-C) outside the training loop; nothing was written." in result.output

@@ -77,6 +77,60 @@ def test_radius_and_picture_queries(client):
     assert response.json()["query"] == "tags" and response.json()["unknown_tags"] == ["zork"]
 
 
+def test_paging_continues_the_ranking_and_says_when_there_is_more(client):
+    whole = client.post("/search", data={"text": "经济增长", "k": "18"}).json()
+    assert len(whole["results"]) == 18 and whole["has_more"] is False
+    pages, offset = [], 0
+    while True:
+        page = client.post("/search", data={"text": "经济增长", "k": "5", "offset": str(offset)}).json()
+        pages.append(page)
+        offset += 5
+        if not page["has_more"]:
+            break
+    assert [len(page["results"]) for page in pages] == [5, 5, 5, 3] and pages[0]["offset"] == 0
+    assert [hit for page in pages for hit in page["results"]] == whole["results"]  # ranks, ids, distances as one list
+    response = client.post("/search", data={"text": "经济增长", "offset": "-1"})
+    assert response.status_code == 422 and "offset: expected 0 to 100000, received -1" in response.json()["detail"]
+
+
+def test_query_labels_mark_the_results_and_give_the_precision_of_the_page(client):
+    found = client.post("/search", data={"text": "足球比赛", "k": "10", "labels": "sport"}).json()
+    assert found["query_labels"] == ["sport"]
+    marks = [hit["shares_label"] for hit in found["results"]]
+    assert marks == ["sport" in hit["labels"] for hit in found["results"]]
+    assert found["precision"] == pytest.approx(sum(marks) / len(marks))
+    unknown = client.post("/search", data={"text": "足球比赛"}).json()  # the query's labels unknown: nothing marked
+    assert unknown["query_labels"] is None and unknown["precision"] is None
+    assert not any("shares_label" in hit or "image_path" in hit for hit in unknown["results"])
+    response = client.post("/search", data={"text": "足球比赛", "labels": "sport, weather"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "labels: expected names among economy, sport; received 'weather'."
+
+
+def test_health_gives_the_collection_language_and_its_labels(client):
+    health = client.get("/health").json()
+    assert health["language"] == "zh" and health["pictures_note"] is None
+    assert sorted(health["label_names"]) == ["economy", "sport"]
+
+
+def test_a_run_without_picture_files_says_why(tmp_path, trained_collection):  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    from dcmh_tf.data.collection import read_item_sources
+    from dcmh_tf.retrieval.index import HammingIndex
+    from dcmh_tf.retrieval.searcher import Searcher
+    from dcmh_tf.retrieval.service import ItemFiles, make_app
+
+    searcher = Searcher(trained_collection / "run", HammingIndex.load(trained_collection / "images.npz"))
+    moved = [dict(source, image=str(tmp_path / "gone.jpg"))  # the raw folder moved after preparing
+             for source in read_item_sources(trained_collection / "prepared" / "COLLECTION.mat")]
+    health = TestClient(make_app(searcher, ItemFiles(moved))).get("/health").json()
+    assert health["pictures_note"].startswith("No pictures to show: the collection's picture files are not where")
+    health = TestClient(make_app(searcher, ItemFiles(None))).get("/health").json()
+    assert health["pictures_note"] == ("No pictures to show: the collection dataset of this run has no picture "
+                                       "files (only arrays), so results are listed by item, labels and distance.")
+
+
 def bomb() -> bytes:
     # a 2000×2000 PNG of one colour compresses to a few KB but decodes to 4M pixels (limit 1M here)
     return png_bytes(size=(2000, 2000))
@@ -190,6 +244,8 @@ def test_serve_answers_on_the_port_it_checked(trained_collection):  # noqa: F811
     server = serve_process(trained_collection / "run", "--index", trained_collection / "images.npz", "--port", port)
     try:
         line = server.stderr.readline()  # printed once the encoders are loaded, just before serving
+        if line.startswith("converting the run's encoders to ONNX"):  # the run's first search or serve
+            line = server.stderr.readline()
         assert line.startswith(f"serving 18 image codes on http://127.0.0.1:{port}/"), line
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=60).json()
         assert health["status"] == "ok" and health["items"] == 18

@@ -92,3 +92,18 @@ def test_tensorflow_cut_equals_the_python_cut(mode):
     cut = tokenizer.tensorflow_tokens(tf.constant(SAMPLES)).to_list()
     for text, tokens in zip(SAMPLES, cut):
         assert sorted(t.decode("utf-8") for t in tokens) == sorted(tokenizer.tokens(text)), text
+
+
+@pytest.mark.parametrize("texts, language", [
+    (["北京2022年冬奥会火炬接力启动仪式在京隆重举行", "经济增长"], "zh"),
+    (["東京でオリンピックが開かれた"], "ja"),  # Han with kana: Japanese
+    (["서울에서 회의가 열렸다"], "ko"),
+    (["The cat sat on the mat and it was happy", "a report of the market"], "en"),
+    (["circle red square"], None),  # Latin words without English function words: cannot tell
+    (["Le chat est sur la table"], None),
+    (["", "123 456"], None),
+])
+def test_guess_language_by_script_and_english_function_words(texts, language):
+    from dcmh_tf.text import guess_language
+
+    assert guess_language(texts) == language

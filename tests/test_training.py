@@ -225,3 +225,33 @@ def test_checkpoint_of_another_architecture_is_refused_with_a_message(tiny_confi
     RunDirectory(run.path, tiny_config.replace(epochs=1, hidden=16)).write_config()
     with pytest.raises(RunDirectoryError, match=r"image_encoder.weights.h5 does not fit the image_encoder .*Train the run again"):
         RunDirectory.open(run.path).restore_encoders()
+
+
+def test_pictures_handed_as_uint8_train_exactly_as_float32_pictures(tiny_config, monkeypatch):
+    # The trainer takes pictures as uint8 and casts them in its step; 0-255 are exact floats, so the
+    # buffers, codes and weights after two epochs (flips included) are those of the float32 pipeline.
+    from dcmh_tf.training import trainer as trainer_module
+
+    config = tiny_config.replace(flip=True)
+    data = load_dataset(config)
+    split = make_split(config, data)
+
+    def train(float32_pictures: bool):
+        if float32_pictures:
+            make_dataset = trainer_module.make_dataset
+            monkeypatch.setattr(trainer_module, "make_dataset",
+                                lambda *args, **kwargs: make_dataset(*args, **{**kwargs, "keep_uint8": False}))
+        keras.utils.set_random_seed(0)
+        encoders = make_encoders(config, data.image_dim, data.text_dim)
+        trainer = DcmhTrainer(config, data, split, *encoders)
+        _, pictures = next(iter(trainer.make_batches(0, "image")))
+        for epoch in range(2):
+            trainer.train_epoch(epoch, progress=False)
+        arrays = [trainer.buffers["image"].numpy(), trainer.buffers["text"].numpy(), trainer.codes.numpy()]
+        return pictures.dtype, arrays + encoders[0].get_weights() + encoders[1].get_weights()
+
+    uint8_dtype, handed_uint8 = train(float32_pictures=False)
+    float32_dtype, handed_float32 = train(float32_pictures=True)
+    assert (uint8_dtype, float32_dtype) == (tf.uint8, tf.float32)
+    for a, b in zip(handed_uint8, handed_float32):
+        np.testing.assert_array_equal(a, b)

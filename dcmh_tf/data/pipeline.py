@@ -3,7 +3,8 @@
 Rows are read batch by batch inside the pipeline (`tf.numpy_function`), so an h5py dataset or a
 `PixelStack` over a v7.3 file is streamed and never held in memory whole. Pixels travel as uint8
 and become float32 in the graph, where they are also resized (when the array's `output_size`
-differs from the stored size) and, for training, flipped. The CNN-F mean image is NOT subtracted
+differs from the stored size) and, for training, flipped; the trainer takes them as uint8 and casts
+them in its step (`keep_uint8`). The CNN-F mean image is NOT subtracted
 here: it is a weight of the model (`MeanImageSubtraction`), so exported models take raw pixels.
 """
 
@@ -36,6 +37,7 @@ def make_dataset(
     *,
     flip_seed: tuple[int, int] | None = None,
     parallel_reads: int | None = None,
+    keep_uint8: bool = False,
 ) -> tf.data.Dataset:
     """Batches `(positions, values)` for positions `order` into `rows`.
 
@@ -47,6 +49,9 @@ def make_dataset(
     (flip_seed, batch number), so the same seed gives the same flips.
     parallel_reads: batches read at once (None: as many as tf.data's autotuning chooses); the
     order of the batches does not depend on it.
+    keep_uint8: pixels that need no resizing come out as uint8 (a quarter of the bytes through the
+    prefetch buffer); the consumer casts them to float32 (exact: 0–255 are floats), as the trainer's
+    step does.
     """
     rows = np.asarray(rows)
     item_shape = tuple(int(s) for s in array.shape[1:])
@@ -60,7 +65,9 @@ def make_dataset(
 
     def read_batch(batch_number, positions):
         values = tf.numpy_function(read, [positions], tf.as_dtype(stored_dtype), stateful=False)
-        values = tf.cast(tf.ensure_shape(values, (None,) + item_shape), tf.float32)
+        values = tf.ensure_shape(values, (None,) + item_shape)
+        if not (keep_uint8 and pixels and not resize):
+            values = tf.cast(values, tf.float32)
         if resize:
             values = resize_pictures(values, output_size)
         if flip_seed is not None and pixels:

@@ -1,9 +1,12 @@
 """The retrieval service: a run's encoders and a Hamming index behind HTTP (FastAPI).
 
-    POST /search              form fields: text, tags or an uploaded picture (image); k; radius
+    POST /search              form fields: text, tags or an uploaded picture (image); k; radius; offset
+                              (paging); labels (the query's labels, when the user knows them); label (only
+                              items with this label: a Milvus collection filters in the engine)
     GET  /items/{id}/image    the item's original picture (collections prepared with sources only)
     GET  /items/{id}/text     the item's original text, UTF-8
-    GET  /health              {"status": "ok", ...}
+    GET  /health              {"status": "ok", ...}; 503 {"status": "unavailable", "detail"} when the index's
+                              engine (a Milvus server) does not answer
     GET  /                    the web page; /docs and /openapi.json the OpenAPI schema
 
 Encoders and index are loaded once (`Searcher`); the files served under /items come from the
@@ -24,6 +27,9 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_K = 1000
 MAX_TEXT_CHARS = 10_000
+MAX_OFFSET = 100_000
+# the built-in datasets' texts are English tags or captions (their vocabularies hold few stop words to guess from)
+DATASET_LANGUAGES = {"demo": "en", "mirflickr25k": "en", "nus-wide": "en", "iapr-tc12": "en"}
 PAGE = Path(__file__).with_name("serve_page.html")
 
 
@@ -104,6 +110,51 @@ def find_sources(searcher: Searcher) -> list[dict] | None:
         return None
 
 
+def collection_language(searcher: Searcher, files: "ItemFiles") -> str | None:
+    """The BCP 47 tag of the collection's texts (`dcmh_tf.text.guess_language` on up to 500 of them, or
+    on the tag vocabulary), else the built-in dataset's; None when unknown."""
+    from dcmh_tf.text import guess_language
+
+    if files.sources is not None:
+        texts = [source.get("text") or "" for source in files.sources[:500]]
+    else:
+        texts = [" ".join(searcher.inputs.get("tag_vocabulary") or [])]
+    return guess_language(texts) or DATASET_LANGUAGES.get(searcher.inputs.get("dataset"))
+
+
+def pictures_note(searcher: Searcher, files: "ItemFiles") -> str | None:
+    """One line saying why results come without pictures, or None when they have them."""
+    inputs, dataset = searcher.inputs, searcher.inputs.get("dataset")
+    if inputs["image_kind"] != "pixels":
+        return (f"No pictures to show: this run's images are pre-extracted features ({inputs['image_dim']}-d "
+                f"vectors), so results are listed by item, labels and distance.")
+    if files.sources is None:
+        return (f"No pictures to show: the {dataset} dataset of this run has no picture files (only arrays), so "
+                f"results are listed by item, labels and distance.")
+    if not any(files.image_path(row) is not None for row in range(min(len(files.sources), 50))):
+        return ("No pictures to show: the collection's picture files are not where it was prepared (moved?), so "
+                "results are listed by item, labels and text.")
+    return None
+
+
+def parse_labels(text: str, index) -> list:
+    """The query's labels from a form field (names, or column numbers when the index has no names),
+    checked against the index's labels. Raises `QueryError` for an unknown one."""
+    labels = getattr(index, "labels", None)  # a Milvus collection keeps its labels in the engine, by name
+    if labels is None and not index.label_names:
+        raise QueryError("labels: this index holds no labels, so results cannot be marked against the query's.")
+    names = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    known = list(index.label_names) if index.label_names else list(range(labels.shape[1]))
+    wanted = []
+    for name in names:
+        value = name if index.label_names else (int(name) if name.isdigit() else name)
+        if value not in known:
+            shown = ", ".join(map(str, known[:20])) + (", ..." if len(known) > 20 else "")
+            raise QueryError(f"labels: expected names among {shown}; received {name!r}.")
+        wanted.append(value)
+    return wanted
+
+
 def warm_up(searcher: Searcher) -> None:
     """Restore the encoders and trace their compiled forward once, so the first request is fast."""
     import numpy as np
@@ -126,6 +177,8 @@ def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_b
 
     files = files if files is not None else ItemFiles(find_sources(searcher))
     index = searcher.index
+    language = collection_language(searcher, files)
+    note = pictures_note(searcher, files) if index.modality == "image" else None
     # One query at a time through TensorFlow and the index: the forward is compiled once and the
     # search is vectorised, so threads would only contend for the same two cores.
     lock = threading.Lock()
@@ -137,14 +190,23 @@ def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_b
         return JSONResponse({"detail": str(error)}, status_code=getattr(error, "status", 422))
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "run": str(searcher.run.path), "bits": index.bits, "items": len(index),
+    def health():
+        # the index's engine may be a server of its own (Milvus): its state is the service's
+        state = searcher.engine.health()
+        body = {"status": state["status"], "run": str(searcher.run.path), "bits": index.bits,
+                "items": state.get("items"), "index": getattr(index, "uri", None) or "file",
                 "index_modality": index.modality, "dataset": index.dataset, "queries": searcher.query_kinds(),
-                "has_files": files.sources is not None}
+                "has_files": files.sources is not None, "language": language, "pictures_note": note,
+                "label_names": (list(index.label_names) if index.label_names else None)
+                if getattr(index, "labels", None) is not None or hasattr(index, "uri") else None}
+        if state["status"] != "ok":
+            return JSONResponse({**body, "detail": state.get("detail", "")}, status_code=503)
+        return body
 
     @app.post("/search")
     def search(text: str | None = Form(None), tags: str | None = Form(None), image: UploadFile | None = File(None),
-               k: int | None = Form(None), radius: int | None = Form(None)) -> dict[str, Any]:
+               k: int | None = Form(None), radius: int | None = Form(None), offset: int = Form(0),
+               labels: str | None = Form(None), label: str | None = Form(None)) -> dict[str, Any]:
         given = [name for name, value in (("text", text), ("tags", tags), ("image", image)) if value is not None]
         if len(given) != 1:
             raise QueryError(f"send exactly one of the fields text, tags and image; received "
@@ -153,6 +215,9 @@ def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_b
             raise QueryError(f"k: expected 1 to {MAX_K}, received {k}.")
         if radius is not None and not 0 <= radius <= index.bits:
             raise QueryError(f"radius: expected 0 to {index.bits} (the code length), received {radius}.")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise QueryError(f"offset: expected 0 to {MAX_OFFSET}, received {offset}.")
+        query_labels = parse_labels(labels, index) if labels is not None and labels.strip() else None
         pixels = None
         if image is not None:
             data = image.file.read(max_upload_bytes + 1)
@@ -165,9 +230,22 @@ def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_b
                 raise QueryError(f"the {'text' if text is not None else 'tags'} field is empty; type a query.", 400)
             if len(query) > MAX_TEXT_CHARS:
                 raise QueryError(f"the query has {len(query)} characters; the limit is {MAX_TEXT_CHARS}.", 413)
-        with lock:
-            found = searcher.search(image=pixels, text=text, tags=tags, top=k, radius=radius)
+        page = k or 10
+        if radius is None or k is not None or offset:  # one more than the page says whether there are more
+            top = offset + page + 1
+        else:
+            top = None  # a radius alone: every code within it, as `dcmh-tf search --radius`
+        with lock:  # the Searcher marks shares_label: the labels given, else those of a collection text sent as is
+            found = searcher.search(image=pixels, text=text, tags=tags, top=top, radius=radius,
+                                    labels=None if query_labels is None else [str(name) for name in query_labels],
+                                    label=label or None)
+        found["has_more"] = top is not None and len(found["results"]) > offset + page
+        found["offset"] = offset
+        found["results"] = found["results"][offset:offset + page] if top is not None else found["results"]
+        marks = [hit["shares_label"] for hit in found["results"] if "shares_label" in hit]
+        found["precision"] = sum(marks) / len(marks) if marks else None
         for hit in found["results"]:
+            hit.pop("image_path", None)  # the server's file paths stay on the server: image_url serves the file
             if index.modality == "image" or files.image_path(hit["id"]) is not None:
                 hit["image_url"] = f"/items/{hit['id']}/image" if files.image_path(hit["id"]) else None
             hit["text_url"] = f"/items/{hit['id']}/text" if files.text(hit["id"]) is not None else None

@@ -60,6 +60,7 @@ def make_distributed_step(trainer, strategy: tf.distribute.Strategy, phase: str,
     labels, codes = trainer.labels, trainer.codes
 
     def replica_step(positions, inputs):
+        inputs = tf.cast(inputs, tf.float32)  # pictures arrive as uint8 (exact as floats)
         context = tf.distribute.get_replica_context()
         replica, replicas = context.replica_id_in_sync_group, context.num_replicas_in_sync
         batch = tf.shape(positions)[0]

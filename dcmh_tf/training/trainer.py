@@ -49,6 +49,13 @@ def non_finite_rows(values) -> np.ndarray:
     return np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
 
 
+def _is_backbone_variable(variable) -> bool:
+    """A variable of an EfficientNet-Lite's pretrained part (stem, stages, head conv), by its layer's name."""
+    from dcmh_tf.models.efficientnet.backbone import layer_stage
+
+    return layer_stage(variable.path.split("/")[0]) is not None
+
+
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
     """The optimizer of one network; weight decay is applied by the optimizer (decoupled)."""
     weight_decay = config.weight_decay or None
@@ -105,11 +112,17 @@ class DcmhTrainer:
         own, other = self.buffers[phase], self.buffers[other_phase]
         variables = encoder.trainable_variables
         config = self.config
+        # a lower rate for a pretrained backbone: its variables move by backbone_lr_scale × the optimizer's step
+        # (for Adam the same as that share of the learning rate; the moments are unchanged)
+        scale = config.backbone_lr_scale if phase == "image" else 1.0
+        backbone = [v for v in variables if _is_backbone_variable(v)] if scale != 1.0 else []
+        before = [tf.Variable(tf.zeros_like(v), trainable=False) for v in backbone]
 
         # XLA compiles one program per batch shape: with jit, a batch size that divides the
         # training set avoids a second compilation for the smaller last batch.
         @tf.function(reduce_retracing=True, jit_compile=config.jit)
         def step(positions, inputs):
+            inputs = tf.cast(inputs, tf.float32)  # pictures arrive as uint8 (exact as floats); features as float32
             with tf.GradientTape() as tape:
                 outputs = encoder(inputs, training=True)
                 similarity = label_similarity(tf.gather(self.labels, positions), self.labels)
@@ -120,7 +133,11 @@ class DcmhTrainer:
                 )
                 scaled = optimizer.scale_loss(terms["total"])  # the loss itself unless mixed precision
             gradients = tape.gradient(scaled, variables)
+            for copy, variable in zip(before, backbone):
+                copy.assign(variable)
             optimizer.apply_gradients(zip(gradients, variables))
+            for copy, variable in zip(before, backbone):
+                variable.assign(copy + scale * (variable - copy))
             own.scatter_nd_update(positions[:, None], outputs)
             return terms
 
@@ -132,6 +149,14 @@ class DcmhTrainer:
         rng = np.random.default_rng([self.config.seed, epoch, PHASES.index(phase)])
         return rng.permutation(self.n_train)
 
+    def make_batches(self, epoch: int, phase: str) -> tf.data.Dataset:
+        """The (positions, inputs) batches of one phase of `epoch`: shuffled, flipped when configured;
+        pictures stay uint8 until the step casts them."""
+        order = self.shuffled_order(epoch, phase)
+        flip_seed = (self.config.seed, epoch) if self.config.flip and phase == "image" else None
+        return make_dataset(self.inputs[phase], self.rows, order, self.config.batch_size, flip_seed=flip_seed,
+                            keep_uint8=True)
+
     def train_epoch(self, epoch: int, progress: bool = True, check_stop: Callable[[], None] | None = None
                     ) -> dict[str, float]:
         """One outer iteration; returns the batch-averaged loss terms of each phase. `check_stop` is called
@@ -142,9 +167,7 @@ class DcmhTrainer:
             optimizer.learning_rate.assign(learning_rate * (self.config.image_lr_scale if phase == "image" else 1.0))
         stats: dict[str, float] = {"lr": learning_rate}
         for phase in PHASES:
-            order = self.shuffled_order(epoch, phase)
-            flip_seed = (self.config.seed, epoch) if self.config.flip and phase == "image" else None
-            batches = make_dataset(self.inputs[phase], self.rows, order, self.config.batch_size, flip_seed=flip_seed)
+            batches = self.make_batches(epoch, phase)
             n_batches = -(-self.n_train // self.config.batch_size)
             sums: dict[str, float] = defaultdict(float)
             bar = tqdm(
@@ -299,7 +322,7 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
             echo(note)
     scoring = None
     if bottom is not None:  # after the weights are in place: the frozen stages never change from here
-        cached = frozen_activations(bottom, data, config.batch_size, echo)
+        cached = frozen_activations(bottom, data, config.batch_size, echo, config)
         trainer.inputs["image"] = cached.images
         trainer.check_finite["image"] = False  # computed from uint8 pixels
         scoring = (trained_image, cached)
@@ -346,21 +369,24 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
             stop.check()
         except StopRequested:
             writer.flush()
-            raise _interrupted(run, config, data, split, trainer, selection, stop, in_epoch, echo, scoring) from None
+            raise _interrupted(run, config, data, split, trainer, selection, stop, in_epoch, echo,
+                               (image_encoder, text_encoder), scoring) from None
     # training is over: from here a Ctrl-C is Python's KeyboardInterrupt again
     if trainer.epochs_done < config.epochs and selection.should_stop():
         echo(f"early stop: no better validation MAP in the {config.patience} evaluations after epoch "
              f"{selection.best['epoch']}")
-    metrics = _finish(run, config, data, split, trainer, selection, writer, echo, scoring)
+    metrics = _finish(run, config, data, split, trainer, selection, writer, echo, (image_encoder, text_encoder),
+                      scoring)
     observer.on_train_end(metrics)
     return run, metrics
 
 
 def _finish(run: RunDirectory, config: Config, data: PairedData, split: Split, trainer: DcmhTrainer,
-            selection: ModelSelection, writer, echo: Callable[[str], None], scoring=None, **extra) -> dict:
+            selection: ModelSelection, writer, echo: Callable[[str], None], encoders, scoring=None, **extra) -> dict:
     """Score the encoders the run ends with on the query set (once) and write metrics.json and the
-    .keras files: the kept epoch with keep_best, else the trainer's last complete epoch."""
-    image_encoder, text_encoder = trainer.encoders["image"], trainer.encoders["text"]
+    .keras files: the kept epoch with keep_best, else the trainer's last complete epoch. `encoders`: the
+    whole (image, text) encoders (with frozen stages cached, the trainer holds only the image net's top)."""
+    image_encoder, text_encoder = encoders
     kept = selection.restore_kept(image_encoder, text_encoder)
     if kept is not None:
         echo(f"kept the encoders of epoch {kept} (best validation MAP)")
@@ -383,13 +409,16 @@ def _finish(run: RunDirectory, config: Config, data: PairedData, split: Split, t
 
 def _interrupted(run: RunDirectory, config: Config, data: PairedData, split: Split, trainer: DcmhTrainer,
                  selection: ModelSelection, stop: StopRequests, in_epoch: int | None,
-                 echo: Callable[[str], None], scoring=None) -> FitInterrupted:
+                 echo: Callable[[str], None], encoders, scoring=None) -> FitInterrupted:
     """After a stop request: the unfinished epoch is dropped; the encoders go back to the checkpoint
     (the last complete epoch) and its metrics.json and .keras files are written, so that every file
     of the run speaks of the same epoch. A second signal skips that and removes the older files."""
     name = stop.signal.name
     done = run.epochs_done()
-    where = f"during epoch {in_epoch}/{config.epochs}" if in_epoch is not None else f"after epoch {done}/{config.epochs}"
+    if in_epoch is not None:
+        where = f"during epoch {in_epoch}/{config.epochs}"
+    else:
+        where = f"after epoch {done}/{config.epochs}" if done else f"before epoch 1/{config.epochs} began"
     resume = resume_command(run.path)
     if done == 0:
         message = (f"{name}: stopped {where} before any epoch was complete, so nothing is saved but the run's "
@@ -400,8 +429,8 @@ def _interrupted(run: RunDirectory, config: Config, data: PairedData, split: Spl
              f"(press Ctrl-C again to skip)")
         try:
             if trainer.epochs_done != done or in_epoch is not None:  # the buffers and weights went on past it
-                trainer.restore(run.load_checkpoint(trainer.encoders["image"], trainer.encoders["text"]))
-            _finish(run, config, data, split, trainer, selection, None, lambda message: None, scoring,
+                trainer.restore(run.load_checkpoint(*encoders))  # the whole encoders, as saved
+            _finish(run, config, data, split, trainer, selection, None, lambda message: None, encoders, scoring,
                     interrupted=name)
             kept = f"the checkpoint, metrics.json and the .keras files hold epoch {done}"
         except KeyboardInterrupt:
