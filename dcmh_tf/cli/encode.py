@@ -44,10 +44,9 @@ from dcmh_tf.cli.common import check_run, open_run, reports_errors, run_encoders
 @click.option("--shard", default=None, metavar="K/N",
               help="Encode only the K-th of N parts of the rows (run N such jobs, then search all the files).")
 @click.option("--encoders", type=click.Choice(["auto", "onnx", "tensorflow"]), default="auto", show_default=True,
-              help="What runs the encoder: the run's ONNX files in onnxruntime (RUN/onnx, written once when "
-                   "missing), Keras in TensorFlow, or auto: TensorFlow for CNN-F on pictures, onnxruntime for the "
-                   "MLPs (texts, image features), the faster of the two for each (docs/benchmarks.md). Both give "
-                   "the same codes.")
+              help="What runs the encoder: Keras in TensorFlow (auto: 2-5x faster than onnxruntime on this "
+                   "project's CPU, docs/benchmarks.md), or the run's ONNX files in onnxruntime (RUN/onnx, written "
+                   "once when missing). Both give the same codes.")
 @click.option("--force", is_flag=True,
               help="Replace --output even when it holds another run's index (or another file).")
 @reports_errors
@@ -72,10 +71,8 @@ def encode(run, output, to, collection, replace, items, modality, dataset, data_
 
     run_directory = open_run(run)
     check_output_index(output, run_directory, force)
-    pictures = modality == "image" and run_directory.read_inputs()["image_kind"] == "pixels"
-    if encoders == "onnx" or (encoders == "auto" and not pictures):
-        written = run_encoders(run_directory)  # "tensorflow" when RUN/onnx cannot be written
-        encoders = written if encoders == "auto" else encoders  # "onnx" then fails with the reason
+    if encoders == "onnx":
+        run_encoders(run_directory)  # writes RUN/onnx when missing; build_index says why when it cannot
     check_run(run)
     from dcmh_tf.api import DCMH
 

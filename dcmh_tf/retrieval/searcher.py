@@ -38,10 +38,11 @@ def build_index(run_path, *, modality: str = "image", dataset: str | None = None
     or "all" rows; default "database" for the run's own dataset, "all" for another one.
     index_type / parameters: the faiss index (`dcmh_tf.retrieval.index.INDEX_TYPES`); shard (K, N): encode only
     the K-th of N contiguous parts of those rows (only they are read), for `ShardedIndex`.
-    encoders: "onnx" (the run's ONNX encoders in onnxruntime, RUN/onnx), "tensorflow" (Keras), or
-    "auto": onnxruntime for the MLP encoders (texts, image features) when RUN/onnx is fresh, and
-    TensorFlow for CNN-F on pictures, the faster of the two for each on a CPU with oneDNN
-    (`scripts/benchmark_encode.py`, docs/benchmarks.md). Both give the same codes (tests/test_query_path.py).
+    encoders: "onnx" (the run's ONNX encoders in onnxruntime, RUN/onnx; `DataError` when it is not
+    fresh) or "tensorflow" (Keras' compiled forward over tf.data); "auto" is TensorFlow, which encoded
+    2–5× more pictures and texts per second than onnxruntime on this project's CPU (AMD EPYC with
+    oneDNN; onnxruntime won only on the demo's 96-word text MLP, milliseconds either way:
+    `scripts/benchmark_encode.py`, docs/benchmarks.md). Both give the same codes (tests/test_query_path.py).
     """
     from dcmh_tf.retrieval.shards import shard_rows
 
@@ -54,8 +55,7 @@ def build_index(run_path, *, modality: str = "image", dataset: str | None = None
         raise DataError(f"index type: expected one of {', '.join(INDEX_TYPES)}, received {index_type!r}.")
     array = data.images if modality == "image" else data.texts
     batch_size = batch_size or run.config.batch_size
-    takes_pictures = modality == "image" and run.read_inputs()["image_kind"] == "pixels"
-    onnx = _open_onnx(run, "tensorflow" if encoders == "auto" and takes_pictures else encoders)
+    onnx = _open_onnx(run, "tensorflow" if encoders == "auto" else encoders)
     if onnx is not None:
         codes = encode_arrays(onnx.forward(modality), array, rows, batch_size, progress, f"encoding {modality}s")
     else:
@@ -608,7 +608,8 @@ class Searcher:
             positions, distances = index.within_radius(codes, radius)[0]
             positions, distances = positions[:top], distances[:top]  # top=None keeps them all
         found = positions >= 0  # an approximate index may find fewer than `top`
-        at_zero = len(index.within_radius(codes, 0)[0][0]) if index.exact else int(np.count_nonzero(distances == 0))
+        exact = index.index_type == "flat"  # a ShardedIndex of flat shards is exact too
+        at_zero = len(index.within_radius(codes, 0)[0][0]) if exact else int(np.count_nonzero(distances == 0))
         return positions[found], distances[found], at_zero
 
     def _query_labels(self, labels, tags, text, image_path) -> list[str] | None:
