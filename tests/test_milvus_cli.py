@@ -61,7 +61,9 @@ def test_upsert_items_and_refusals(trained_collection, milvus_uri, collection_na
     run = trained_collection / "run"
     assert run_cli("encode", run, "--to", milvus_uri, "--collection", collection_name, "--no-progress").exit_code == 0
     index = MilvusIndex.open(milvus_uri, collection_name)
-    index.delete([int(index.find(np.ones((1, 8), np.int8), top=1)[0][0].id)])
+    item = int(index.find(np.ones((1, 8), np.int8), top=1)[0][0].id)
+    deleted = run_cli("encode", run, "--to", milvus_uri, "--collection", collection_name, "--delete", f"{item},99999")
+    assert deleted.exit_code == 0 and "deleted 1 of 2 items" in deleted.output and "(17 held)" in deleted.output
     assert len(index) == 17
     upsert = run_cli("encode", run, "--to", milvus_uri, "--collection", collection_name, "--items", "0,1,2")
     assert upsert.exit_code == 0, upsert.output
@@ -96,6 +98,7 @@ def test_unreachable_server_wrong_token_and_bad_options(trained_collection, milv
         (("encode", run, "--to", "milvus://x.db", "--index-type", "hnsw"), 2, "flat (BIN_FLAT) or ivf"),
         (("encode", run, "--to", "milvus://x.db", "--output", "x.npz"), 2, "exactly one of --output"),
         (("encode", run, "--output", "x.npz", "--collection", "c"), 2, "--collection goes with --to"),
+        (("encode", run, "--to", "milvus://x.db", "--delete", "a,b"), 2, "expected dataset rows"),
         (("search", run, "--index", npz, "--label", "sports", "--tags", "经济"), 2, "--label goes with --index milvus"),
     ]:
         result = run_cli(*args)
