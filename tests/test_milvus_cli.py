@@ -55,8 +55,13 @@ def test_encode_to_milvus_then_search_answers_as_the_index_file(trained_collecti
     assert len(hits) == sum(label in sources[row]["labels"] for row in database) < 18
 
 
-def test_upsert_items_and_refusals(trained_collection, milvus_uri, collection_name):  # noqa: F811
+def test_upsert_items_and_refusals(trained_collection, tmp_path, collection_name):  # noqa: F811
+    """On Lite only: the refusals are the project's code, the same for a server (whose delete and upsert
+    tests/test_milvus_backend.py runs), and each collection made on the server costs seconds."""
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'dcmh-tf[milvus]')")
     from dcmh_tf.retrieval.milvus import MilvusIndex
+
+    milvus_uri = f"milvus://{tmp_path}/codes.db"
 
     run = trained_collection / "run"
     assert run_cli("encode", run, "--to", milvus_uri, "--collection", collection_name, "--no-progress").exit_code == 0
