@@ -108,7 +108,7 @@ def test_search_by_picture_ranks_the_index_by_hamming_distance(run_path, image_i
     result = CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), "--image",
                                        str(tmp_path / "query.png"), "--top", "3"])
     assert result.exit_code == 0, result.output
-    hits = [line.split() for line in result.output.splitlines()[1:]]
+    hits = [line.split() for line in result.stdout.splitlines()[1:]]  # stderr may say RUN/onnx was written
     assert len(hits) == 3
 
     # the same query by hand: decode, resize, encode, brute-force ranking of the index
@@ -195,9 +195,9 @@ def test_encode_each_index_type_and_search_it(run_path, image_index, tmp_path, i
     assert result.exit_code == 0, result.output
     assert f"{index_type} index" in result.output
     found = json.loads(CliRunner().invoke(main, ["search", str(run_path), "--index", str(path), "--tags", "red",
-                                                 "--top", "5", "--json"]).output)
+                                                 "--top", "5", "--json"]).stdout)
     exact = json.loads(CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), "--tags",
-                                                 "red", "--top", "5", "--json"]).output)
+                                                 "red", "--top", "5", "--json"]).stdout)
     distances = [hit["distance"] for hit in found["results"]]
     exact_distances = [hit["distance"] for hit in exact["results"]]
     if index_type == "hnsw":
@@ -238,15 +238,15 @@ def test_encode_in_shards_then_search_the_folder_as_one_index(run_path, image_in
     sharded = CliRunner().invoke(main, ["search", str(run_path), "--index", str(tmp_path / "parts"), *query])
     whole = CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), *query])
     assert sharded.exit_code == 0, sharded.output
-    assert json.loads(sharded.output)["results"] == json.loads(whole.output)["results"]
+    assert json.loads(sharded.stdout)["results"] == json.loads(whole.stdout)["results"]
     bad = CliRunner().invoke(main, ["encode", str(run_path), "-o", str(tmp_path / "x.npz"), "--shard", "4/3"])
     assert bad.exit_code == 2 and "expected 1 ≤ K ≤ N" in bad.output
 
 
 def test_radius_search_returns_every_item_within_it_unless_top_is_given(run_path, image_index):
     everything = json.loads(CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index),
-                                                      "--tags", "red", "--radius", "8", "--json"]).output)
+                                                      "--tags", "red", "--radius", "8", "--json"]).stdout)
     assert len(everything["results"]) == 1992  # 8 bits: every code is within distance 8
     first = json.loads(CliRunner().invoke(main, ["search", str(run_path), "--index", str(image_index), "--tags",
-                                                 "red", "--radius", "8", "--top", "7", "--json"]).output)
+                                                 "red", "--radius", "8", "--top", "7", "--json"]).stdout)
     assert first["results"] == everything["results"][:7]

@@ -25,10 +25,10 @@ def evaluate(run, as_json, topk, plot_dir, progress):
     hash lookup within Hamming radius 0, 1 and 2; rewrites RUN/metrics.json.
     """
     check_run(run, not_live="evaluate")
-    from dcmh_tf.evaluation.scoring import evaluate_run
+    from dcmh_tf.api import DCMH
     from dcmh_tf.evaluation.report import format_metrics
 
-    metrics = evaluate_run(run, topk=topk, progress=progress)
+    metrics = DCMH.load(run).evaluate(topk=topk, progress=progress)
     warn_collapse(metrics)
     if plot_dir is not None:
         from dcmh_tf.evaluation.plots import write_plots

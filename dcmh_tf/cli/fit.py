@@ -196,14 +196,21 @@ def fit(preset, output, resume, progress, **options):
         if output is None:
             output = f"runs/{config.dataset}-{config.bits}b-{datetime.now():%Y%m%d-%H%M%S}"
     import_tensorflow()  # after the checks above, so that a mistyped option fails at once
-    from dcmh_tf.training.trainer import fit as fit_run
+    from dcmh_tf.api import DCMH
 
     from dcmh_tf.errors import FitInterrupted
     from dcmh_tf.run_directory import resume_command
 
     started = time.perf_counter()
     try:
-        run, metrics = fit_run(config, output, resume=resume is not None, progress=progress, echo=click.echo)
+        if resume is not None:
+            model = DCMH.load(resume)
+            model.config = config  # the saved one, with --epochs, --pixels and --readers
+            model.fit(epochs=config.epochs, verbose=1 if progress else 2)
+        else:
+            model = DCMH.from_config(config)
+            model.fit(output=output, verbose=1 if progress else 2)
+        run, metrics = model.run, model.metrics
     except FitInterrupted as stopped:  # the library kept the last complete epoch; the shell's exit code
         click.echo(str(stopped), err=True)
         click.get_current_context().exit(stopped.exit_code)

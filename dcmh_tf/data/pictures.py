@@ -5,13 +5,14 @@ named .jpg is refused in one line that lists the accepted formats), converts gre
 pictures to RGB and lays transparency on white (`as_rgb`, as the collections are prepared).
 `resize_antialiased` is the NumPy twin of `dcmh_tf.data.pipeline.resize_pictures` (TensorFlow's
 bilinear resize with antialiasing, `ScaleAndTranslate` with the triangle kernel): the same spans
-and weights, computed in float64, so the two agree to float32 rounding (a test checks 1e-3 on
+and weights (float32 products, in another order), so the two agree to float32 rounding (a test checks 0.01 on
 0–255 values). Queries go through these two, whatever runs the encoder afterwards, so that a
 picture query gives the same pixels with onnxruntime and with TensorFlow.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -64,6 +65,7 @@ def decode_picture(data: bytes, name: str = "the picture") -> np.ndarray:
         raise DataError(f"{name}: expected a {accepted} picture, received a damaged one ({message}).") from None
 
 
+@functools.lru_cache(maxsize=16)
 def _resize_weights(input_size: int, output_size: int) -> np.ndarray:
     """(output_size, input_size) float64 weights of TensorFlow's antialiased bilinear resize along one
     axis (tensorflow/core/kernels/image/scale_and_translate_op.cc, ComputeSpansCore, triangle kernel)."""
@@ -89,12 +91,14 @@ def _resize_weights(input_size: int, output_size: int) -> np.ndarray:
 def resize_antialiased(pixels: np.ndarray, size: int) -> np.ndarray:
     """(size, size, 3) float32 of (H, W, 3) pixels: bilinear with antialiasing, the whole picture, no
     crop, as `tf.image.resize(..., "bilinear", antialias=True)` (to float32 rounding)."""
-    pixels = np.asarray(pixels, np.float64)
-    rows = _resize_weights(pixels.shape[0], size)
-    columns = _resize_weights(pixels.shape[1], size)
-    resized = np.einsum("yh,hwc->ywc", rows, pixels)
-    resized = np.einsum("xw,ywc->yxc", columns, resized)
-    return resized.astype(np.float32)
+    pixels = np.asarray(pixels, np.float32)
+    height, width, channels = pixels.shape
+    rows = _resize_weights(height, size).astype(np.float32)
+    columns = _resize_weights(width, size).astype(np.float32)
+    # two matrix products (BLAS): along the height, then along the width of each output row
+    resized = (rows @ pixels.reshape(height, width * channels)).reshape(size, width, channels)
+    resized = columns @ resized.transpose(1, 0, 2).reshape(width, size * channels)
+    return np.ascontiguousarray(resized.reshape(size, size, channels).transpose(1, 0, 2))
 
 
 def read_picture_pixels(data: bytes, size: int, name: str = "the picture") -> np.ndarray:

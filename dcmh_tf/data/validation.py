@@ -11,12 +11,15 @@ import numpy as np
 from dcmh_tf.errors import DataError
 
 
-def check_row_counts(where: str, **rows: int) -> int:
-    """The common row count of the named arrays; `DataError` listing them when they disagree."""
+FILES_FIX = "Check that the files belong together, or the key options (--images-key, ...)."
+
+
+def check_row_counts(where: str, fix: str = FILES_FIX, **rows: int) -> int:
+    """The common row count of the named arrays; `DataError` listing them, and saying `fix`, when they disagree."""
     if len(set(rows.values())) != 1:
         listed = ", ".join(f"{name} {count}" for name, count in rows.items())
         raise DataError(f"{where}: images, texts and labels must have one row per pair; received {listed} rows. "
-                        f"Check that the files belong together, or the key options (--images-key, ...).")
+                        f"{fix}")
     return next(iter(rows.values()))
 
 

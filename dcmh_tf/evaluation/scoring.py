@@ -97,10 +97,11 @@ def evaluate_encoders(image_encoder, text_encoder, data: PairedData, split: Spli
     return metrics
 
 
-def evaluate_run(path, topk: int | None = DEFAULT_TOPK, progress: bool = False) -> dict:
+def evaluate_run(path, topk: int | None = DEFAULT_TOPK, progress: bool = False, encoders=None) -> dict:
     """Detailed metrics (see `evaluate_encoders`) of the run in `path` from its last checkpoint, with
     "bits", "epoch" and "dataset"; also rewrites its metrics.json. Refuses (`RunLiveError`) a run that a
-    fit is training: its checkpoint moves on, and metrics.json is the fit's to write."""
+    fit is training: its checkpoint moves on, and metrics.json is the fit's to write. `encoders`: (image,
+    text) encoders holding the run's weights already (a model in memory), instead of restoring them."""
     from dcmh_tf.data.loading import load_dataset
     from dcmh_tf.run_directory import RunDirectory
 
@@ -108,7 +109,10 @@ def evaluate_run(path, topk: int | None = DEFAULT_TOPK, progress: bool = False) 
     run.refuse_live("evaluate")
     data = load_dataset(run.config)
     split = run.load_split()
-    image_encoder, text_encoder, epochs_done = run.restore_encoders()
+    if encoders is None:
+        image_encoder, text_encoder, epochs_done = run.restore_encoders()
+    else:
+        (image_encoder, text_encoder), epochs_done = encoders, run.kept_epoch() or run.epochs_done()
     metrics = evaluate_encoders(image_encoder, text_encoder, data, split, run.config.batch_size,
                                 detailed=True, topk=topk, progress=progress)
     metrics.update(bits=run.config.bits, epoch=epochs_done, dataset=run.config.dataset)

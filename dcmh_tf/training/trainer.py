@@ -29,6 +29,7 @@ from dcmh_tf.errors import FitInterrupted, RunDirectoryError, TrainingError
 from dcmh_tf.evaluation.scoring import evaluate_encoders
 from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
 from dcmh_tf.training.memory import check_training_memory
+from dcmh_tf.training.observer import TrainingObserver
 from dcmh_tf.models import adapt_standardization, load_pretrained, make_encoders
 from dcmh_tf.training.frozen import frozen_activations, split_encoder, uses_frozen_cache
 from dcmh_tf.models.precision import with_mixed_precision
@@ -259,10 +260,12 @@ def fit(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     split: Split | None = None,
+    observer: TrainingObserver | None = None,
 ) -> tuple[RunDirectory, dict]:
     """Train a run into `output` (a new run, or with `resume` the run already there, whose saved
     config is used; pass it in as `config`), evaluate it and write metrics.json. `split`: the
     split of a new run instead of the protocol's (e.g. a validation split drawn from the database).
+    `observer` (`dcmh_tf.training.observer`): told of the encoders, each epoch and the end; it may stop training.
 
     Returns the run directory and the final metrics. While it trains, RUN/fit.lock names this process
     (`RunDirectory.live_fit`), and a second fit of the same run is refused (`RunLiveError`).
@@ -288,11 +291,11 @@ def fit(
             run.config = config
             run.write_config()
             split = run.load_split()
-        return _train(config, data, split, run, lock, strategy, progress, echo, resume)
+        return _train(config, data, split, run, lock, strategy, progress, echo, resume, observer or TrainingObserver())
 
 
 def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lock, strategy, progress: bool,
-           echo: Callable[[str], None], resume: bool) -> tuple[RunDirectory, dict]:
+           echo: Callable[[str], None], resume: bool, observer: TrainingObserver) -> tuple[RunDirectory, dict]:
     """The body of `fit`, with the run's lock held."""
     keras.utils.set_random_seed(config.seed)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables mirrored on replicas
@@ -327,6 +330,7 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
             echo("frozen stages cached: pictures are not flipped (--no-cache-frozen to flip them)")
     writer = tf.summary.create_file_writer(str(run.logs_path))
     selection = ModelSelection(run, config, data, split)
+    observer.on_train_begin(image_encoder, text_encoder)
 
     with StopRequests() as stop:
         in_epoch = None
@@ -337,6 +341,7 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
                     break
                 in_epoch = epoch + 1
                 lock.update(in_epoch)
+                observer.on_epoch_begin(epoch)
                 started = time.perf_counter()
                 stats = trainer.train_epoch(epoch, progress=progress, check_stop=stop.check)
                 # a signal from here on waits for the checkpoint: the epoch is complete and is kept
@@ -356,6 +361,11 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
                         tf.summary.scalar("validation/map_t2i", record["map_t2i"])
                     echo(f"  validation MAP I→T {record['map_i2t']:.4f}  T→I {record['map_t2i']:.4f}"
                          f"{'  (best so far)' if record['best'] else ''}")
+                    stats.update({"validation/map_i2t": record["map_i2t"], "validation/map_t2i": record["map_t2i"]})
+                if observer.on_epoch_end(epoch, stats):
+                    if epoch + 1 < config.epochs:
+                        echo(f"stopped by a callback after epoch {epoch + 1}")
+                    break
             stop.check()
         except StopRequested:
             writer.flush()
@@ -367,6 +377,7 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
              f"{selection.best['epoch']}")
     metrics = _finish(run, config, data, split, trainer, selection, writer, echo, (image_encoder, text_encoder),
                       scoring)
+    observer.on_train_end(metrics)
     return run, metrics
 
 
