@@ -28,7 +28,7 @@ TF/Keras versions are printed with the table.
 
     python scripts/benchmark_train.py                       # the README table
     python scripts/benchmark_train.py --variants float32 jit --steps 2 --epoch-batches 2
-    python scripts/benchmark_train.py --variants --epoch-variants --nets cnnf mlp-image mlp-text   # part 3 only
+    python scripts/benchmark_train.py --variants --epoch-variants --nets cnnf mlp-image mlp-text   # part 4 only
 """
 
 from __future__ import annotations

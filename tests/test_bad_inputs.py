@@ -199,7 +199,7 @@ def test_datasets_info_on_texts_and_labels_without_images(shared_data):
 
 def test_fit_help_shows_each_presets_defaults():
     text = CliRunner().invoke(main, ["fit", "--help"], terminal_width=200).output
-    assert "Outer iterations of Algorithm 1. [collection: 15, demo: 30, paper: 500, wiki: 50]" in text
+    assert "Outer iterations of Algorithm 1. [collection: 40, demo: 30, paper: 500, wiki: 50]" in text
     assert "Code length c. [default: 16]" in text
 
 
