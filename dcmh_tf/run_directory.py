@@ -346,14 +346,10 @@ class RunDirectory:
         another best epoch), so codes encoded before no longer match."""
         import hashlib
 
-        folder = self.best_path if self.kept_epoch() is not None else self.checkpoint_path
-        paths = [folder / name for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS)]
-        for path in paths:
-            if not path.is_file():
-                raise RunDirectoryError(f"{path} missing: the run has no complete checkpoint; train it with `dcmh-tf fit`.")
+        paths = self.weight_files()
         # within one process (a query checks the index and the ONNX files against it), the files are
         # hashed again only when one of them was replaced
-        key = tuple((str(path.resolve()), *_file_stamp(path)) for path in paths)
+        key = self.weights_stamp()
         if key not in _FINGERPRINTS:
             digest = hashlib.sha256()
             for path in paths:
@@ -362,6 +358,20 @@ class RunDirectory:
                         digest.update(block)
             _FINGERPRINTS[key] = digest.hexdigest()[:16]
         return _FINGERPRINTS[key]
+
+    def weight_files(self) -> list[Path]:
+        """The two weight files the run's codes come from (best/ with keep_best, else the checkpoint)."""
+        folder = self.best_path if self.kept_epoch() is not None else self.checkpoint_path
+        paths = [folder / name for name in (IMAGE_WEIGHTS, TEXT_WEIGHTS)]
+        for path in paths:
+            if not path.is_file():
+                raise RunDirectoryError(f"{path} missing: the run has no complete checkpoint; train it with `dcmh-tf fit`.")
+        return paths
+
+    def weights_stamp(self) -> tuple:
+        """(path, inode, size, mtime in ns) of each weight file: changes whenever one is written again
+        (checkpoints are swapped in as new files), without reading them."""
+        return tuple((str(path.resolve()), *_file_stamp(path)) for path in self.weight_files())
 
     def identity(self) -> dict[str, str]:
         """{"path", "fingerprint"}: what an index or an export records of the run that made it."""

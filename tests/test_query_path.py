@@ -3,6 +3,7 @@ data, pictures decoded and resized with Pillow and NumPy, the NumPy scan against
 shows, the collapse warning, and the messages of a query given in the wrong option."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -63,18 +64,32 @@ def test_stale_onnx_files_are_never_used(collection, tmp_path):
     from dcmh_tf.retrieval.searcher import Searcher
     from dcmh_tf.run_directory import RunDirectory
 
+    import h5py
+
     copy = tmp_path / "run"
     shutil.copytree(collection / "run", copy)
     run = RunDirectory.open(copy)
+    assert is_fresh(run) and json.loads((copy / "onnx" / RECORD).read_text())["weights"]
+    weights = copy / "checkpoint" / "text_encoder.weights.h5"
+    shutil.copy(weights, tmp_path / "same.h5")
+    os.replace(tmp_path / "same.h5", weights)  # the same bytes in a new file: hashed again, still fresh
     assert is_fresh(run)
-    record = json.loads((copy / "onnx" / RECORD).read_text())
-    record["fingerprint"] = "0" * 16  # as if the run had trained further since
-    (copy / "onnx" / RECORD).write_text(json.dumps(record))
+    shutil.copy(weights, tmp_path / "trained.h5")
+    with h5py.File(tmp_path / "trained.h5", "r+") as f:  # as if the run had trained further since
+        first = next(f[name] for name in _datasets(f))
+        first[...] = first[...] + 1.0
+    os.replace(tmp_path / "trained.h5", weights)
     assert not is_fresh(run) and OnnxEncoders.open(run) is None
     index = HammingIndex.load(collection / "images.npz")
     with pytest.raises(DataError, match="no ONNX encoders of its current weights"):
         Searcher(copy, index, encoders="onnx", allow_other_run=True)
     assert Searcher(copy, index, allow_other_run=True).backend == "tensorflow"
+
+
+def _datasets(group) -> list[str]:
+    names = []
+    group.visit(lambda name: names.append(name) if hasattr(group[name], "shape") and group[name].size else None)
+    return names
 
 
 def test_a_search_from_the_command_line_imports_neither_tensorflow_nor_faiss(collection):

@@ -39,12 +39,22 @@ def read_record(run: RunDirectory) -> dict | None:
     return record if isinstance(record, dict) and record.get("format") == FORMAT else None
 
 
+def current_fingerprint(run: RunDirectory) -> str:
+    """`run.fingerprint()`, read from RUN/onnx/run_onnx.json without hashing the weight files when
+    they are the very files it was recorded from (same inodes, sizes and modification times: a
+    checkpoint is always swapped in as new files); hashed otherwise."""
+    record = read_record(run)
+    if record is not None and record.get("weights") == [list(stamp) for stamp in run.weights_stamp()]:
+        return record["fingerprint"]
+    return run.fingerprint()
+
+
 def is_fresh(run: RunDirectory, fingerprint: str | None = None) -> bool:
     """Whether RUN/onnx holds both encoders converted from the run's current weights."""
     record = read_record(run)
     if record is None or not all(onnx_file(run.onnx_path, m).is_file() for m in MODALITIES):
         return False
-    return record.get("fingerprint") == (fingerprint or run.fingerprint())
+    return record.get("fingerprint") == (fingerprint or current_fingerprint(run))
 
 
 class OnnxEncoders:
