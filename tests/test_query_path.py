@@ -74,6 +74,7 @@ def test_stale_onnx_files_are_never_used(collection, tmp_path):
     shutil.copy(weights, tmp_path / "same.h5")
     os.replace(tmp_path / "same.h5", weights)  # the same bytes in a new file: hashed again, still fresh
     assert is_fresh(run)
+    assert json.loads((copy / "onnx" / RECORD).read_text())["weights"] == [list(s) for s in run.weights_stamp()]
     shutil.copy(weights, tmp_path / "trained.h5")
     with h5py.File(tmp_path / "trained.h5", "r+") as f:  # as if the run had trained further since
         first = next(f[name] for name in _datasets(f))

@@ -13,6 +13,7 @@ Importing onnxruntime costs about half a second; TensorFlow costs five or more.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -44,9 +45,20 @@ def current_fingerprint(run: RunDirectory) -> str:
     they are the very files it was recorded from (same inodes, sizes and modification times: a
     checkpoint is always swapped in as new files); hashed otherwise."""
     record = read_record(run)
-    if record is not None and record.get("weights") == [list(stamp) for stamp in run.weights_stamp()]:
+    stamp = [list(entry) for entry in run.weights_stamp()]
+    if record is not None and record.get("weights") == stamp:
         return record["fingerprint"]
-    return run.fingerprint()
+    fingerprint = run.fingerprint()
+    if record is not None and record.get("fingerprint") == fingerprint:
+        # the same weights in other files (copied, or a record from before stamps): stamp them for next time
+        path = run.onnx_path / RECORD
+        tmp = path.with_name(f"{RECORD}.tmp-{os.getpid()}")
+        try:
+            tmp.write_text(json.dumps(dict(record, weights=stamp), indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, path)
+        except OSError:  # a read-only run folder: hashed again next time
+            tmp.unlink(missing_ok=True)
+    return fingerprint
 
 
 def is_fresh(run: RunDirectory, fingerprint: str | None = None) -> bool:
