@@ -276,7 +276,7 @@ def test_unknown_words_of_an_unspaced_text_are_what_matched_nothing():
     assert words.unknown_words("Sky and sea") == ["and", "sea"]
 
 
-def test_a_text_in_the_wrong_option_points_to_text(collection):
+def test_a_text_in_the_wrong_option_points_to_text(collection, tmp_path):
     runner = CliRunner()
     base = ["search", str(collection / "run"), "--index", str(collection / "images.npz")]
     result = runner.invoke(main, base + ["--tags", "中国队获得银牌"])
@@ -285,6 +285,11 @@ def test_a_text_in_the_wrong_option_points_to_text(collection):
     result = runner.invoke(main, base + ["--image", "中国队获得银牌"])
     assert result.exit_code == 2
     assert "expected a picture file, received '中国队获得银牌', which is not a file; to search by a text" in result.output
+    copy = tmp_path / "run"  # a run whose first query fails: its ONNX files are not written for nothing
+    shutil.copytree(collection / "run", copy, ignore=shutil.ignore_patterns("onnx"))
+    result = runner.invoke(main, ["search", str(copy), "--index", str(collection / "images.npz"), "--text", "zork"])
+    assert result.exit_code == 1 and "no token of the text 'zork' (zork)" in result.output
+    assert not (copy / "onnx").exists()
     result = runner.invoke(main, base + ["--text", "经济增长 zork"])
     assert result.exit_code == 0 and "words of the text not in the run's vocabulary, ignored: zork" in result.stderr
 
