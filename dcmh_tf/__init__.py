@@ -7,7 +7,7 @@ TensorFlow: the command line starts fast.
 
 __version__ = "0.1.0"
 
-_ERRORS = ("DcmhError", "ConfigError", "DataError", "RunDirectoryError", "TrainingError")
+_ERRORS = ("DcmhError", "ConfigError", "DataError", "RunDirectoryError", "TrainingError", "FitInterrupted")
 
 __all__ = ["__version__", "DCMH", *_ERRORS]
 

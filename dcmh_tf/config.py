@@ -75,6 +75,9 @@ class Config:
     # once per run and the training steps run only the layers above them.
     freeze_stages: int = 0
     cache_frozen: bool = True
+    # EfficientNet-Lite: width of a ReLU layer (after BatchNormalization) between the pooled head and the hash
+    # layer, as CNN-F's full7 before full8; 0: the hash layer on the pooled features
+    image_hidden: int = 0
     # objective
     gamma: float = 1.0
     eta: float = 1.0
@@ -87,6 +90,9 @@ class Config:
     lr_end: float = 1e-3
     # the image net's learning rate is lr × image_lr_scale (a pretrained picture net moves slower than a new text net)
     image_lr_scale: float = 1.0
+    # EfficientNet-Lite: the pretrained backbone's layers (stem, stages, head conv) take this share of the image
+    # net's steps; the new layers above the pool (hidden layer, hash layer) take whole ones
+    backbone_lr_scale: float = 1.0
     # The decay from lr to lr_end spans the first lr_decay_epochs epochs (None: all), then lr_end stays.
     # `fit --resume --epochs N` sets it to the run's former length, so the rate goes on as first planned.
     lr_decay_epochs: int | None = None
@@ -134,7 +140,7 @@ class Config:
             value = getattr(self, name)
             if not _is_finite_number(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, received {value!r}.")
-        for name in ("lr", "lr_end", "pixel_scale", "image_lr_scale"):
+        for name in ("lr", "lr_end", "pixel_scale", "image_lr_scale", "backbone_lr_scale"):
             value = getattr(self, name)
             if not _is_finite_number(value) or value <= 0:
                 raise ConfigError(f"{name} must be a finite number > 0, received {value!r}.")
@@ -191,6 +197,15 @@ class Config:
         if self.freeze_stages and self.image_encoder not in EFFICIENTNETS:
             raise ConfigError(f"freeze_stages freezes stages of an EfficientNet-Lite, the image encoder is "
                               f"{self.image_encoder!r}; drop --freeze-stages or use --image-encoder efficientnet-lite0.")
+        if not isinstance(self.image_hidden, int) or isinstance(self.image_hidden, bool) or self.image_hidden < 0:
+            raise ConfigError(f"image_hidden must be an integer >= 0, received {self.image_hidden!r}.")
+        if self.image_hidden and self.image_encoder not in EFFICIENTNETS:
+            raise ConfigError(f"image_hidden is the EfficientNet-Lite head's hidden layer, the image encoder is "
+                              f"{self.image_encoder!r}; drop --image-hidden (CNN-F's width is --hidden).")
+        if self.backbone_lr_scale != 1.0 and (self.image_encoder not in EFFICIENTNETS or self.strategy != "default"):
+            raise ConfigError(f"backbone_lr_scale scales the steps of an EfficientNet-Lite backbone on one device; the "
+                              f"image encoder is {self.image_encoder!r} with strategy {self.strategy!r}. Drop "
+                              f"--backbone-lr-scale.")
         if not isinstance(self.cache_frozen, bool):
             raise ConfigError(f"cache_frozen must be true or false, received {self.cache_frozen!r}.")
         if self.image_encoder in EFFICIENTNETS and self.image_size < 32:
@@ -324,12 +339,15 @@ PRESETS: dict[str, Config] = {
 # package of the ImageNet EfficientNet-Lite0 weights is missing.
 COLLECTION_FROM_SCRATCH = dataclasses.replace(PRESETS["demo"], dataset="collection", epochs=30, batch_size=64,
                                               lr_end=1e-4, flip=True)
-# A collection of real pictures with ImageNet EfficientNet-Lite0 (docs/training.md, "EfficientNet-Lite"):
-# stem and stages 1-5 frozen and their activations computed once, stages 6-7, head and hash layer
-# fine-tuned; settings chosen on the news set's validation split (docs/results/news.md).
+# A collection of real pictures with ImageNet EfficientNet-Lite0 (docs/training.md, "EfficientNet-Lite"), chosen
+# on the news set's validation split (never its queries): stem and stages 1-5 frozen with their activations
+# computed once, stages 6-7 and head conv at a tenth of the rate, a 4096-wide ReLU layer and the hash layer
+# trained; the text net 4096 wide on z-scored words; Adam 1e-3 -> 1e-5 over 15 epochs, no weight decay. A hash layer straight on the pooled
+# features, or an MLP on unscaled inputs, hardly trained at all there (docs/training.md).
 PRESETS["collection"] = dataclasses.replace(
     COLLECTION_FROM_SCRATCH, image_encoder="efficientnet-lite0", image_size=224, pretrained="imagenet",
-    freeze_stages=5, pixel_scale=1.0, flip=False, epochs=15, lr=1e-4, lr_end=1e-5, jit=False)
+    freeze_stages=5, image_hidden=4096, text_scaling="standardize", hidden=4096, pixel_scale=1.0, flip=False,
+    epochs=15, lr=1e-3, lr_end=1e-5, weight_decay=0.0, jit=False, backbone_lr_scale=0.1)
 
 
 def pretrained_package_installed(encoder: str = "efficientnet-lite0") -> bool:
@@ -362,6 +380,11 @@ def resolve_config(preset: str, **overrides: Any) -> Config:
     encoder = changes.get("image_encoder", base.image_encoder)
     if preset == "collection" and encoder not in EFFICIENTNETS:
         base = COLLECTION_FROM_SCRATCH
+    if encoder not in EFFICIENTNETS and base.image_encoder in EFFICIENTNETS:  # e.g. --image-encoder cnnf
+        changes.setdefault("freeze_stages", 0)
+        changes.setdefault("image_hidden", 0)
+        if base.pretrained == "imagenet":
+            changes.setdefault("pretrained", None)
     if encoder in EFFICIENTNETS and encoder != base.image_encoder:
         changes.setdefault("image_size", EFFICIENTNETS[encoder])
         changes.setdefault("pretrained", "imagenet")

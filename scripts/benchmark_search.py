@@ -17,6 +17,13 @@ Generators (seeded):
                centres. Codes learned by a hashing model put similar items a few bits apart.
 Memory: bytes of the serialized faiss index (the codes included), and the peak RSS of the process.
 
+Milvus (`--milvus lite server`, needs `pip install 'dcmh-tf[milvus]'`): the same codes written into a
+collection of embedded Milvus Lite (a file in --milvus-dir) and of a Milvus server (--milvus-server URI; token
+from $DCMH_MILVUS_TOKEN), flat (BIN_FLAT) and, on the server, ivf (BIN_IVF_FLAT, faiss's nlist and nprobe).
+Each row gives the insert rate (codes/s, batched inserts of 10,000), p50 / p99 of one top-10 query at a time
+through `MilvusIndex.find` (ties in database order kept in project code: one or two engine calls), recall@10
+against the exact answer, and the peak memory of the engine's process (Lite's or the server's, from
+/proc/PID/status VmHWM). faiss rows for the same comparison: one query at a time too.
 Target (issue 24): the exact search with ties in index order (`HammingIndex.search`, flat) within
 1.1× of faiss's `IndexBinaryFlat.search` (unordered ties) for the top --target-k (10) of the same
 queries: the two alternate --target-repeats times and the best of each is compared, on every database;
@@ -107,10 +114,18 @@ def main(argv=None):
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--scan-max", type=int, default=10_000_000, help="skip the NumPy scan above this size")
+    parser.add_argument("--milvus", nargs="*", default=[], choices=["lite", "server"],
+                        help="also Milvus Lite and/or a Milvus server (one top-10 query at a time)")
+    parser.add_argument("--milvus-server", default="http://127.0.0.1:19530", help="URI of the Milvus server")
+    parser.add_argument("--milvus-server-pid", type=int, default=None, help="the server's pid, for its peak memory")
+    parser.add_argument("--milvus-dir", default="/tmp/dcmh-benchmark-milvus", help="folder of the Lite file")
+    parser.add_argument("--milvus-queries", type=int, default=100, help="single queries timed per Milvus row")
     parser.add_argument("--target-k", type=int, default=10, help="k of the exact search against faiss")
     parser.add_argument("--target-repeats", type=int, default=7, help="alternating runs of the exact comparison")
     parser.add_argument("--exact-only", action="store_true", help="only the exact search against faiss")
     args = parser.parse_args(argv)
+    if args.milvus:
+        return milvus_main(args)
     import faiss
 
     print(f"# {cpu_model()}, {os.cpu_count()} CPUs, faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads, "
@@ -170,6 +185,122 @@ def main(argv=None):
                 row(index_type, shown, build_s, size_mb, seconds, distances)
                 del index
             print(f"# peak RSS so far {peak_rss_mb():,.0f} MB, load average {os.getloadavg()[0]:.1f}", flush=True)
+    return 0
+
+
+def engine_peak_mb(pid):
+    """Peak resident memory (VmHWM) of process `pid` in MB, or nan."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, TypeError):
+        pass
+    return float("nan")
+
+
+def lite_pid(db_path):
+    """The pid of the milvus-lite process serving `db_path` (a child of this process)."""
+    import glob
+
+    for status in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            command = open(status, "rb").read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "milvus" in command and str(db_path) in command:
+            return int(status.split("/")[2])
+    return None
+
+
+def single_query_times(function, queries):
+    times = []
+    results = []
+    for query in queries:
+        start = time.perf_counter()
+        results.append(function(query[None]))
+        times.append(time.perf_counter() - start)
+    return np.array(times) * 1000, results
+
+
+def milvus_main(args):
+    """faiss flat / ivf against Milvus Lite and server, flat and ivf: insert rate, p50/p99 per top-10 query,
+    recall@10, peak memory."""
+    import faiss
+
+    from dcmh_tf.retrieval.index import default_parameters as faiss_parameters
+    from dcmh_tf.retrieval.milvus import BATCH_ROWS, MilvusIndex
+
+    print(f"# {os.cpu_count()} CPUs, faiss {faiss.__version__}, load average {os.getloadavg()[0]:.1f}, {args.bits} bits, "
+          f"{args.milvus_queries} single top-10 queries", flush=True)
+    print("| codes | generator | engine | index | parameters | insert codes/s | build s | p50 ms | p99 ms | recall@10 | "
+          "peak MB |")
+    print("|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|", flush=True)
+    for n in args.sizes:
+        for generator in args.generators:
+            rng = np.random.default_rng(0)
+            if generator == "random":
+                packed = random_packed(rng, n, args.bits)
+                queries = unpack(random_packed(rng, args.milvus_queries, args.bits), args.bits)
+            else:
+                packed, _ = clustered_packed(rng, n + args.milvus_queries, args.bits, max(1, n // 1000))
+                packed, queries = packed[:n], unpack(packed[n:], args.bits)
+            exact = HammingIndex(packed, args.bits)
+            _, exact_distances = exact.search(queries, 10)
+            ivf = faiss_parameters("ivf", args.bits, n)
+
+            def row(engine, index_type, parameters, rate, build, times, distances, peak):
+                shown = " ".join(f"{k}={v}" for k, v in parameters.items())
+                print(f"| {n:,} | {generator} | {engine} | {index_type} | {shown} | {rate} | {build} | "
+                      f"{np.percentile(times, 50):.1f} | {np.percentile(times, 99):.1f} | "
+                      f"{recall(distances, exact_distances, 10):.3f} | {peak:,.0f} |", flush=True)
+
+            for index_type in ("flat", "ivf"):
+                parameters = ivf if index_type == "ivf" else {}
+                index = HammingIndex(packed, args.bits, index_type=index_type, parameters=parameters)
+                build, _ = timed(lambda: index.faiss_index, 1)
+                times, found = single_query_times(lambda q: index.search(q, 10)[1], queries)
+                row("faiss", index_type, parameters, "", f"{build:.1f}", times, np.concatenate(found),
+                    peak_rss_mb())
+                del index
+            for engine in args.milvus:
+                for index_type in (("flat", "ivf") if engine == "server" else ("flat",)):
+                    parameters = ivf if index_type == "ivf" else {}
+                    if engine == "lite":
+                        os.makedirs(args.milvus_dir, exist_ok=True)
+                        path = os.path.join(args.milvus_dir, f"bench_{n}_{generator}.db")
+                        for leftover in (path, path + ".lock"):
+                            if os.path.exists(leftover):
+                                os.remove(leftover)
+                        uri = f"milvus://{path}"
+                    else:
+                        uri = f"milvus://{args.milvus_server}"
+                    name = f"bench_{generator}_{index_type}_{n}"
+                    from dcmh_tf.retrieval.milvus import collection_exists
+
+                    if collection_exists(uri, name):
+                        MilvusIndex.open(uri, name).drop()
+                    collection = MilvusIndex.create(uri, name, bits=args.bits, modality="image", index_type=index_type,
+                                                    parameters=parameters, rows=n)
+                    start = time.perf_counter()
+                    ids = np.arange(n)
+                    for first in range(0, n, BATCH_ROWS):
+                        part = ids[first:first + BATCH_ROWS]
+                        collection.insert(part, packed[part], None, part)
+                    inserted = time.perf_counter() - start
+                    start = time.perf_counter()
+                    collection.wait_indexed(timeout=3600)
+                    build = time.perf_counter() - start
+                    collection.find(queries[:2], top=10)  # warm up
+                    times, found = single_query_times(
+                        lambda q: np.array([[hit.distance for hit in collection.find(q, top=10)[0]]]), queries)
+                    pid = lite_pid(path) if engine == "lite" else args.milvus_server_pid
+                    row(f"Milvus {'Lite 2.5.1' if engine == 'lite' else 'server 2.3.5'}", index_type, parameters,
+                        f"{n / inserted:,.0f}", f"{build:.1f}", times, np.concatenate(found), engine_peak_mb(pid))
+                    collection.drop()
+                    collection.client.close()
+            print(f"# peak RSS of this process so far {peak_rss_mb():,.0f} MB, load average {os.getloadavg()[0]:.1f}",
+                  flush=True)
     return 0
 
 

@@ -79,9 +79,11 @@ def parse_arguments(argv=None):
     parser.add_argument("--epoch-batches", type=int, default=3, help="timed batches per phase for the estimate")
     parser.add_argument("--full-epoch", action="store_true", help="time a whole epoch instead of extrapolating")
     parser.add_argument("--nets", nargs="*", choices=list(NETS), default=[],
-                        help="nets whose trainer step is timed against a bare step (part 3)")
-    parser.add_argument("--net-steps", type=int, default=5, help="timed steps of each kind per net (part 3)")
-    parser.add_argument("--feature-dim", type=int, default=4096, help="image features of the MLP image net (part 3)")
+                        help="nets whose trainer step is timed against a bare step (part 4)")
+    parser.add_argument("--net-steps", type=int, default=5, help="timed steps of each kind per net (part 4)")
+    parser.add_argument("--feature-dim", type=int, default=4096, help="image features of the MLP image net (part 4)")
+    parser.add_argument("--profile", action="store_true",
+                        help="part 4: also time the pieces of the trainer's step one by one (where the overhead goes)")
     parser.add_argument("--lite", nargs="*", default=[], choices=["efficientnet-lite0", "efficientnet-lite1",
                                                                  "efficientnet-lite2"],
                         help="EfficientNet-Lite variants of part 3 (none: skip it)")
@@ -312,6 +314,61 @@ def time_trainer_against_bare(args, name: str) -> dict[str, float]:
     return {kind: min(values) for kind, values in times.items()}
 
 
+def profile_trainer_step(args, name: str) -> dict[str, float]:
+    """Best seconds of each piece of the trainer's step of net `name`, each compiled and run alone:
+    the DCMH loss with its gradient (against the stored buffer of all n pairs), the label similarity
+    inside it, the buffer update, the input check, and the pipeline's batch with nothing else running."""
+    import tensorflow as tf
+
+    from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
+    from dcmh_tf.training.trainer import non_finite_rows
+
+    net = NETS[name]
+    trainer = make_net_trainer(args, net)
+    phase, config = net.phase, trainer.config
+    own, other = trainer.buffers[phase], trainer.buffers["text" if phase == "image" else "image"]
+    positions, values = next(iter(trainer.make_batches(0, phase)))
+    outputs = trainer.encoders[phase](tf.cast(values, tf.float32))
+
+    @tf.function
+    def loss_and_gradient(positions, outputs):
+        with tf.GradientTape() as tape:
+            tape.watch(outputs)
+            rest_sum = tf.reduce_sum(own, axis=0) - tf.reduce_sum(tf.gather(own, positions), axis=0)
+            terms = dcmh_batch_loss(outputs, other, tf.gather(trainer.codes, positions),
+                                    label_similarity(tf.gather(trainer.labels, positions), trainer.labels), rest_sum,
+                                    config.gamma, config.eta, config.loss_normalization)
+        return tape.gradient(terms["total"], outputs)
+
+    @tf.function
+    def similarity(positions):
+        return label_similarity(tf.gather(trainer.labels, positions), trainer.labels)
+
+    @tf.function
+    def buffer_update(positions, outputs):
+        own.scatter_nd_update(positions[:, None], outputs)
+        return tf.reduce_sum(own[0])
+
+    pipeline = iter(trainer.make_batches(0, phase).repeat())
+    pieces = {
+        "DCMH loss + its gradient": lambda: loss_and_gradient(positions, outputs).numpy(),
+        "  of which label similarity": lambda: similarity(positions).numpy(),
+        "buffer update": lambda: buffer_update(positions, outputs).numpy(),
+        "input check (features only)": lambda: non_finite_rows(values) if trainer.check_finite[phase] else None,
+        "pipeline: next batch, alone": lambda: next(pipeline),
+    }
+    best = {}
+    for piece, run in pieces.items():
+        run()
+        times = []
+        for _ in range(max(3, args.net_steps)):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        best[piece] = min(times)
+    return best
+
+
 def print_trainer_against_bare(args) -> None:
     print(f"\nThe trainer's step against a bare Keras/TF step of the same net, batch {args.batch_size}, "
           f"{args.pairs:,} pairs in the buffers, best of {args.net_steps} steps each (rounds of each kind in turn); load average "
@@ -326,6 +383,13 @@ def print_trainer_against_bare(args) -> None:
               f"{args.batch_size / seconds['bare']:.1f} | {args.batch_size / seconds['as_run']:.1f} | {ratio:.3f} | "
               f"{'met' if ratio <= 1.1 else 'NOT met'} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    if args.profile:
+        print(f"\nPieces of the trainer's step, each alone, best of {max(3, args.net_steps)} (ms)")
+        for name in args.nets:
+            pieces = profile_trainer_step(args, name)
+            print(f"{name}: " + "; ".join(f"{piece} {seconds * 1000:.2f}" for piece, seconds in pieces.items()),
+                  flush=True)
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
 def time_efficientnet(args, encoder: str, freeze: int) -> dict:

@@ -78,23 +78,35 @@ def main(argv=None) -> None:
              ["datasets", "features", str(prepared), "--backbone", "efficientnet-lite0", "--output",
               str(work / "news-lite0.npz")])
         fit = ["fit", "--preset", "collection", "--data-path", str(prepared), *args.fit_option]
-        # DCMH's validation curve at the first code length first: it decides the epochs of every final run
-        for b in bits:
+
+        def validation_curve(b: int) -> None:
             step(f"DCMH validation curve {b} bits", work / "runs" / f"validation-{b}" / "metrics.json",
                  [*fit, "--bits", str(b), "--epochs", str(args.max_epochs), "--eval-every", "1",
                   "--n-validation", str(args.n_validation), "--output", str(work / "runs" / f"validation-{b}")])
-            if b == bits[0]:
-                for kind in SETTINGS:
-                    step(f"baselines on {kind} features", work / f"results-{kind}" / "results.json",
-                         ["compare", "--data-path", str(work / f"news-{kind}.npz"), "--methods", METHODS, "--bits",
-                          args.bits, "--seeds", str(args.seeds), "--sensitivity-values", "", "--output",
-                          str(work / f"results-{kind}")])
-        for seed in range(args.seeds):
+
+        def compare(kind: str) -> None:
+            step(f"baselines on {kind} features", work / f"results-{kind}" / "results.json",
+                 ["compare", "--data-path", str(work / f"news-{kind}.npz"), "--methods", METHODS, "--bits", args.bits,
+                  "--seeds", str(args.seeds), "--sensitivity-values", "", "--output", str(work / f"results-{kind}")])
+
+        def final(b: int, seed: int) -> None:
+            epochs = chosen_epochs(work, b, bits, args.max_epochs)
+            step(f"DCMH {b} bits seed {seed}", work / "runs" / f"dcmh-{b}-seed{seed}" / "metrics.json",
+                 [*fit, "--bits", str(b), "--seed", str(seed), "--epochs", str(epochs), "--output",
+                  str(work / "runs" / f"dcmh-{b}-seed{seed}")])
+
+        # the most useful first: the curve that decides the epochs, the Lite0-feature baselines, DCMH's seed 0,
+        # the hand-crafted baselines, DCMH's other seeds, then the curves of the other code lengths
+        validation_curve(bits[0])
+        compare("lite0")
+        for b in bits:
+            final(b, 0)
+        compare("handcrafted")
+        for seed in range(1, args.seeds):
             for b in bits:
-                epochs = chosen_epochs(work, b, bits, args.max_epochs)
-                step(f"DCMH {b} bits seed {seed}", work / "runs" / f"dcmh-{b}-seed{seed}" / "metrics.json",
-                     [*fit, "--bits", str(b), "--seed", str(seed), "--epochs", str(epochs), "--output",
-                      str(work / "runs" / f"dcmh-{b}-seed{seed}")])
+                final(b, seed)
+        for b in bits[1:]:
+            validation_curve(b)
     write_page(work, Path(args.output), times, bits, args, skipped)
 
 
@@ -104,9 +116,9 @@ def validation_history(work: Path, b: int) -> list[dict]:
 
 
 def chosen_epochs(work: Path, b: int, bits: list[int], fallback: int) -> int:
-    """The epoch of the best validation MAP (mean of both directions) at `b` bits, else at the first code length
-    whose curve exists, else `fallback`."""
-    for candidate in [b] + bits:
+    """The epoch of the best validation MAP (mean of both directions) on the first code length's curve (the one
+    run before any final run; the others are run last, for the record), else `fallback`."""
+    for candidate in bits[:1]:
         history = validation_history(work, candidate)
         if history:
             best = max(history, key=lambda r: ((r["map_i2t"] + r["map_t2i"]) / 2, -r["epoch"]))
@@ -121,53 +133,80 @@ def dcmh_rows(work: Path, bits: list[int]) -> dict[int, list[dict]]:
     return rows
 
 
-def _mean_std(values: list[float]) -> str:
+def _cell(values: list[float]):
+    """(mean, sample std, n) of a cell's runs, or None."""
     import numpy as np
 
     if not values:
-        return "–"
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):.4f} ± {std:.4f}"
+        return None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, len(values)
+
+
+def earlier_handcrafted_table(page: Path, bits: list[int]) -> dict:
+    """The baselines' cells of the first MAP table of news-baselines.md (hand-crafted features), as (mean, std, n)."""
+    table, inside = {}, False
+    for line in page.read_text().splitlines():
+        if line.startswith("## Baselines on hand-crafted"):
+            inside = True
+            continue
+        if inside and line.startswith("## "):
+            break
+        if inside and line.startswith("| ") and "±" in line and not line.startswith("| DCMH"):
+            cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+            values = []
+            for cell in cells[1:]:
+                mean, std = (float(x) for x in cell.split("±"))
+                values.append((mean, std, 1 if std == 0 and cells[0] == "SCM-seq" else 3))
+            columns = [(d, b) for d in ("i2t", "t2i") for b in (16, 32, 64)]
+            table[cells[0]] = {key: value for key, value in zip(columns, values) if key[1] in bits}
+    return table
 
 
 def write_page(work: Path, output: Path, times: dict, bits: list[int], args, skipped: list[str]) -> None:
     import numpy as np
 
     dcmh = dcmh_rows(work, bits)
+    stamp = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M}"
     lines = ["# News photographs: DCMH with ImageNet EfficientNet-Lite0 from raw pixels against every baseline", "",
-             f"Written by `python scripts/reproduce_news_lite.py` ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d "
-             f"%H:%M} UTC). The collection's own split: 497 queries, 1695 database items = training pairs; texts: 2000 "
+             f"Written by `python scripts/reproduce_news_lite.py` ({stamp} UTC). The collection's own split: 497 queries, 1695 database items = training pairs; texts: 2000 "
              "character n-gram tokens; 10 labels. DCMH: `fit --preset collection` (ImageNet EfficientNet-Lite0 at "
-             "224×224, stem and stages 1–5 frozen with their activations computed once, stages 6–7, head and hash "
-             "layer fine-tuned; settings in [training.md](../training.md#efficientnet-lite-imagenet-start)) "
+             "224×224, stem and stages 1–5 frozen with their activations computed once, stages 6–7, head conv, a "
+             "4096-wide ReLU layer and the hash layer trained; settings in [training.md](../training.md#efficientnet-lite-imagenet-start)) "
              + (f"with {' '.join(args.fit_option)} " if args.fit_option else "")
              + "trained on the whole training set for the epochs its validation curve chose (below). MAP of "
              "Hamming ranking on the 497 queries, mean ± sample std over the seeds run (n per cell in brackets).", ""]
     for kind, title in SETTINGS.items():
         path = work / f"results-{kind}" / "results.json"
-        if not path.exists():
+        table, source = {}, ""
+        if path.exists():
+            per = {}
+            for run in json.loads(path.read_text())["runs"]:
+                per.setdefault(run["method"], {}).setdefault(run["bits"], []).append(run)
+            for method, by_bits in per.items():
+                table[method] = {(d, b): _cell([r[f"map_{d}"] for r in by_bits.get(b, [])]) for d in ("i2t", "t2i")
+                                 for b in bits}
+        elif kind == "handcrafted" and (ROOT / "docs" / "results" / "news-baselines.md").exists():
+            table = earlier_handcrafted_table(ROOT / "docs" / "results" / "news-baselines.md", bits)
+            source = ("Baseline rows not run again here: taken from [news-baselines.md](news-baselines.md), made by the "
+                      "same `datasets features --handcrafted` and `compare` commands on the same prepared file and "
+                      "split (3 seeds).")
+        if not table:
             lines += [f"## Baselines on {title}", "", "not run yet", ""]
             continue
-        results = json.loads(path.read_text())
-        per = {}
-        for run in results["runs"]:
-            per.setdefault(run["method"], {}).setdefault(run["bits"], []).append(run)
         header = "| Method | " + " | ".join(f"I→T {b}" for b in bits) + " | " + " | ".join(f"T→I {b}" for b in bits) + " |"
-        lines += [f"## Baselines on {title}, and DCMH from raw pixels", "", header,
-                  "|---|" + "---:|" * (2 * len(bits))]
-        table = {}
-        for method, by_bits in per.items():
-            table[method] = {(d, b): [r[f"map_{d}"] for r in by_bits.get(b, [])] for d in ("i2t", "t2i") for b in bits}
-        table["DCMH (Lite0, pixels)"] = {(d, b): [m[f"map_{d}"] for m in dcmh[b]] for d in ("i2t", "t2i") for b in bits}
-        best = {(d, b): max((np.mean(v[(d, b)]) for v in table.values() if v[(d, b)]), default=None)
+        lines += [f"## Baselines on {title}, and DCMH from raw pixels", ""] + ([source, ""] if source else []) + [
+            header, "|---|" + "---:|" * (2 * len(bits))]
+        table["DCMH (Lite0, pixels)"] = {(d, b): _cell([m[f"map_{d}"] for m in dcmh[b]]) for d in ("i2t", "t2i")
+                                         for b in bits}
+        best = {(d, b): max((v[(d, b)][0] for v in table.values() if v[(d, b)]), default=None)
                 for d in ("i2t", "t2i") for b in bits}
         for method, cells in table.items():
             out = []
             for d in ("i2t", "t2i"):
                 for b in bits:
-                    values = cells[(d, b)]
-                    text = _mean_std(values) + (f" ({len(values)})" if values else "")
-                    if values and np.isclose(np.mean(values), best[(d, b)]):
+                    cell = cells[(d, b)]
+                    text = f"{cell[0]:.4f} ± {cell[1]:.4f} ({cell[2]})" if cell else "–"
+                    if cell and np.isclose(cell[0], best[(d, b)]):
                         text = f"**{text}**"
                     out.append(text)
             lines.append(f"| {results_name(method)} | " + " | ".join(out) + " |")
@@ -175,14 +214,28 @@ def write_page(work: Path, output: Path, times: dict, bits: list[int], args, ski
         for d, name in (("i2t", "I→T"), ("t2i", "T→I")):
             for b in bits:
                 mine = table["DCMH (Lite0, pixels)"][(d, b)]
-                rivals = {m: np.mean(c[(d, b)]) for m, c in table.items() if m != "DCMH (Lite0, pixels)" and c[(d, b)]}
+                rivals = {m: c[(d, b)][0] for m, c in table.items() if m != "DCMH (Lite0, pixels)" and c[(d, b)]}
                 if not mine or not rivals:
                     continue
                 top = max(rivals, key=rivals.get)
-                gap = np.mean(mine) - rivals[top]
+                gap = mine[0] - rivals[top]
                 verdicts.append(f"- {name} {b} bits: DCMH {'is first' if gap > 0 else 'is NOT first'} (best baseline "
                                 f"{results_name(top)}, DCMH − it = {gap:+.4f})")
         lines += [""] + verdicts + [""]
+    table7 = []
+    for b in bits:
+        seed0 = work / "runs" / f"dcmh-{b}-seed0" / "metrics.json"
+        if seed0.exists():
+            metrics = json.loads(seed0.read_text())
+            cells = [f"{metrics[d]['radius'][str(r)][k]:.3f}" for d in ("i2t", "t2i") for r in (0, 1, 2)
+                     for k in ("precision", "recall", "f_measure")]
+            table7.append(f"| DCMH (Lite0, pixels) | {b} | " + " | ".join(cells) + " |")
+    if table7:
+        head = " | ".join(f"{d} {k} r≤{r}" for d in ("I→T", "T→I") for r in (0, 1, 2) for k in ("P", "R", "F"))
+        lines += ["## DCMH: hash lookup within Hamming radius 0, 1, 2 (seed 0; the layout of the paper's Table 7)", "",
+                  f"| Method | bits | {head} |", "|---|---:|" + "---:|" * 18, *table7, ""]
+        plot_pr_curves(work, output, bits[0])
+        lines += [f"![precision-recall curves of hash lookup, {bits[0]} bits]({output.stem}_pr_curves.png)", ""]
     lines += ["## DCMH: MAP per epoch on the validation split (carved from the database; chooses the epochs)", ""]
     for b in bits:
         history = validation_history(work, b)
@@ -197,6 +250,36 @@ def write_page(work: Path, output: Path, times: dict, bits: list[int], args, ski
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines) + "\n")
     print(f"wrote {output}")
+
+
+def plot_pr_curves(work: Path, output: Path, b: int) -> None:
+    """Hash-lookup precision-recall curves (radius 0..c) of DCMH seed 0 and of each baseline's seed 0 run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    metrics = json.loads((work / "runs" / f"dcmh-{b}-seed0" / "metrics.json").read_text())
+    for axis, direction, name in ((axes[0], "i2t", "I→T"), (axes[1], "t2i", "T→I")):
+        curve = metrics[direction]["pr_curve"]
+        axis.plot(curve["recall"], curve["precision"], "k-o", markersize=3, label="DCMH (Lite0, pixels)")
+        for kind, style in (("handcrafted", "--"), ("lite0", ":")):
+            path = work / f"results-{kind}" / "results.json"
+            if not path.exists():
+                continue
+            for run in json.loads(path.read_text())["runs"]:
+                if run.get("bits") == b and run.get("seed") == 0 and run.get("method", "").lower() == "seph-lin" \
+                        and f"pr_{direction}" in run:
+                    axis.plot(run[f"pr_{direction}"]["recall"], run[f"pr_{direction}"]["precision"], style,
+                              label=f"SePH-lin ({kind})")
+        axis.set_title(f"{name}, {b} bits")
+        axis.set_xlabel("recall")
+        axis.set_ylabel("precision")
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(output.parent / f"{output.stem}_pr_curves.png", dpi=100)
+    plt.close(figure)
 
 
 def results_name(method: str) -> str:

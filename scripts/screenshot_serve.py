@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--prefix", default="serve-")
     args = parser.parse_args()
     shot = lambda name: str(Path(args.output) / f"{args.prefix}{name}.png")  # noqa: E731
+    loaded = "[...document.querySelectorAll('#results img, #query-picture.shown')].every(i => i.complete && i.naturalWidth > 0)"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([str(Path(sys.executable).with_name("dcmh-tf")), "serve", args.run, "--index",
@@ -56,7 +57,7 @@ def main() -> None:
             page.click("#more")  # a second page of results
             count = 2 * int(page.input_value("#k"))
             page.wait_for_function(f"document.querySelectorAll('#results .hit').length >= {count}", timeout=120_000)
-            page.wait_for_load_state("networkidle")
+            page.wait_for_function(loaded, timeout=120_000)  # every thumbnail, not only the first requests
             page.screenshot(path=shot("text-query"), full_page=True)
             page.locator("#results .hit").nth(0).click()
             page.wait_for_function("document.querySelector('#full-picture').complete", timeout=120_000)
@@ -65,7 +66,7 @@ def main() -> None:
             page.click("#close")
             page.set_input_files("#file", args.image)
             page.wait_for_function("document.querySelector('#summary').textContent.includes('image query')")
-            page.wait_for_load_state("networkidle")
+            page.wait_for_function(loaded, timeout=120_000)
             page.screenshot(path=shot("picture-query"), full_page=True)
             browser.close()
     finally:

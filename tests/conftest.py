@@ -49,3 +49,50 @@ def write_features_file():
         return images, texts
 
     return write
+
+
+# Milvus ------------------------------------------------------------------------------------------
+# A real Milvus server (PyPI `milvus`, started by `scripts/milvus_server.py`; `.ci/run` starts one) is found
+# through $DCMH_MILVUS_DATA, the server's folder (milvus.uri, milvus.pid), and its token in $DCMH_MILVUS_TOKEN.
+MILVUS_SKIP = ("no Milvus server: start one with `unshare --net` and `python scripts/milvus_server.py start --data "
+               "DIR --auth`, then set DCMH_MILVUS_DATA=DIR and DCMH_MILVUS_TOKEN=root:Milvus (.ci/run does this)")
+
+
+@pytest.fixture(scope="session")
+def milvus_server():
+    """{"uri": "http://127.0.0.1:PORT", "data": Path} of the test server; skipped without one, failed in CI."""
+    import socket
+    from urllib.parse import urlparse
+
+    pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install 'dcmh-tf[milvus]')")
+    data = os.environ.get("DCMH_MILVUS_DATA")
+    reason = MILVUS_SKIP
+    if data and (Path(data) / "milvus.uri").is_file():
+        uri = (Path(data) / "milvus.uri").read_text().strip()
+        parsed = urlparse(uri)
+        try:
+            socket.create_connection((parsed.hostname, parsed.port), timeout=3).close()
+            return {"uri": uri, "data": Path(data)}
+        except OSError as error:
+            reason = f"the Milvus server of DCMH_MILVUS_DATA={data} does not answer at {uri}: {error}"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must test against a real Milvus server: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(params=["lite", "server"])
+def milvus_uri(request, tmp_path):
+    """A milvus:// location, once embedded Milvus Lite (a file under tmp_path), once the real server."""
+    if request.param == "lite":
+        pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'dcmh-tf[milvus]')")
+        return f"milvus://{tmp_path}/codes.db"
+    return "milvus://" + request.getfixturevalue("milvus_server")["uri"]
+
+
+@pytest.fixture
+def collection_name(request):
+    """A collection name of this test, unique on the shared server."""
+    import re
+    import uuid
+
+    return "t_" + re.sub(r"\W", "_", request.node.name)[:60] + "_" + uuid.uuid4().hex[:8]

@@ -47,7 +47,7 @@ def test_random_pixels_are_read_like_a_file():
 def test_trainer_against_bare_step_prints_one_row_per_net_with_its_target(capsys):
     script = load_script()
     script.main(["--variants", "--epoch-variants", "--nets", "cnnf", "mlp-text", "--net-steps", "2", "--feature-dim", "12",
-                 *TINY])
+                 "--profile", *TINY])
     out = capsys.readouterr().out
     rows = re.findall(r"^\| (cnnf|mlp-text) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| "
                       r"(met|NOT met) \|$", out, re.M)
@@ -57,3 +57,6 @@ def test_trainer_against_bare_step_prints_one_row_per_net_with_its_target(capsys
         assert abs(float(ratio) - float(as_run) / float(bare)) <= 0.05 * float(ratio) + 0.01  # printed rounded
         assert (verdict == "met") == (float(ratio) <= 1.1)
     assert "CNN-F forward+backward" not in out  # no variants: part 1 skipped
+    for name in ("cnnf", "mlp-text"):
+        pieces = re.search(rf"^{name}: DCMH loss \+ its gradient ([\d.]+); .*pipeline: next batch, alone ([\d.]+)$", out, re.M)
+        assert pieces and all(float(value) > 0 for value in pieces.groups()), out

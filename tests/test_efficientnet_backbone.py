@@ -78,3 +78,11 @@ def test_keras_file_round_trip(tmp_path):
 def test_bad_arguments_say_what_was_expected(options, expected):
     with pytest.raises(ConfigError, match=expected):
         make_efficientnet_lite(**options)
+
+
+def test_hidden_head_between_pool_and_hash_stays_trainable_when_everything_is_frozen():
+    model = make_efficientnet_lite(bits=8, image_size=48, freeze_stages=8, hidden=32)
+    assert [layer.name for layer in model.layers[-4:]] == ["avg_pool", "pool_bn", "full7", "hash"]
+    assert {w.path.split("/")[0] for w in model.trainable_weights} == {"pool_bn", "full7", "hash"}
+    with pytest.raises(ConfigError, match="hidden: expected an integer >= 0"):
+        make_efficientnet_lite(bits=8, hidden=-1)

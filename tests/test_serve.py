@@ -243,10 +243,12 @@ def test_serve_answers_on_the_port_it_checked(trained_collection):  # noqa: F811
         port = taken.getsockname()[1]
     server = serve_process(trained_collection / "run", "--index", trained_collection / "images.npz", "--port", port)
     try:
-        line = server.stderr.readline()  # printed once the encoders are loaded, just before serving
-        if line.startswith("converting the run's encoders to ONNX"):  # the run's first search or serve
-            line = server.stderr.readline()
-        assert line.startswith(f"serving 18 image codes on http://127.0.0.1:{port}/"), line
+        lines = []
+        for line in server.stderr:  # "serving ..." is printed once the encoders are loaded, just before serving
+            lines.append(line)
+            if line.startswith("serving"):
+                break
+        assert lines and lines[-1].startswith(f"serving 18 image codes on http://127.0.0.1:{port}/"), lines
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=60).json()
         assert health["status"] == "ok" and health["items"] == 18
     finally:

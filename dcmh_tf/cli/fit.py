@@ -30,7 +30,7 @@ OVERRIDES = {
     "train_key": "train_key", "query_key": "query_key", "items": "items",
     "feature_scaling": "feature_scaling", "pretrained": "pretrained", "mixed_precision": "mixed_precision",
     "strategy": "strategy", "n_validation": "n_validation", "readers": "readers", "pixels": "pixels",
-    "keep_best": "keep_best", "patience": "patience", "freeze_stages": "freeze_stages", "text_scaling": "text_scaling", "image_lr_scale": "image_lr_scale", "cache_frozen": "cache_frozen",
+    "keep_best": "keep_best", "patience": "patience", "freeze_stages": "freeze_stages", "text_scaling": "text_scaling", "image_hidden": "image_hidden", "image_lr_scale": "image_lr_scale", "backbone_lr_scale": "backbone_lr_scale", "cache_frozen": "cache_frozen",
 }
 
 
@@ -98,8 +98,14 @@ PATH_OPTIONS = ("data_path", "pixels")
 @click.option("--text-scaling", type=click.Choice(FEATURE_SCALINGS), default=None,
               help="Picture datasets: z-score each word of the bag of words with the training rows' statistics "
                    "(standardize) or feed the counts (none, as the paper).")
+@click.option("--image-hidden", type=click.IntRange(min=0), default=None,
+              help="EfficientNet-Lite: width of a ReLU layer (after BatchNorm) between the pooled head and the hash "
+                   "layer, as CNN-F's full7 (0: the hash layer on the pooled features).")
 @click.option("--image-lr-scale", type=STRICTLY_POSITIVE, default=None,
               help="The image net learns at lr × this (below 1: a pretrained net moves slower than the new text net).")
+@click.option("--backbone-lr-scale", type=STRICTLY_POSITIVE, default=None,
+              help="EfficientNet-Lite: the pretrained layers (stem, stages, head conv) learn at this share of the image "
+                   "net's rate; the hidden and hash layers above the pool at the whole rate.")
 @click.option("--freeze-stages", type=click.IntRange(0, 8), default=None,
               help="EfficientNet-Lite: freeze the stem and stages 1..N (weights and BatchNorm statistics); 0 fine-tunes "
                    "every layer as the paper does, 8 leaves only the hash layer. The collection preset freezes 5: "

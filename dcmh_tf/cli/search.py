@@ -22,7 +22,10 @@ TEXT_WIDTH = 100  # characters of a result's text shown (its first line)
 @click.argument("run", type=click.Path())
 @click.option("--index", "index_paths", type=click.Path(), required=True, multiple=True,
               help="Index file written by `dcmh-tf encode` with this run; repeat it, or give a folder, for the "
-                   "shards of one database (--shard K/N).")
+                   "shards of one database (--shard K/N); or a Milvus collection: milvus://FILE.db (Lite) or "
+                   "milvus://http://HOST:PORT (a server; token from $DCMH_MILVUS_TOKEN).")
+@click.option("--collection", default=None, help="Milvus: the collection [default: the one collection of codes there].")
+@click.option("--label", default=None, help="Milvus: only items with this label (filtered in the engine).")
 @click.option("--image", type=click.Path(), default=None, help="Query picture file (PNG, JPEG, GIF, BMP).")
 @click.option("--tags", default=None, help='Query tags, separated by commas or spaces: "sky,sea".')
 @click.option("--text", default=None,
@@ -38,7 +41,8 @@ TEXT_WIDTH = 100  # characters of a result's text shown (its first line)
               help="Search an index encoded by another run (or by this run before more training).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (UTF-8).")
 @reports_errors
-def search(run, index_paths, image, tags, text, query_labels, top, radius, allow_other_run, as_json):
+def search(run, index_paths, collection, label, image, tags, text, query_labels, top, radius, allow_other_run,
+           as_json):
     """Search the index for the items nearest to a picture (--image), to tags (--tags) or to a raw
     text (--text), through the encoders of the run in RUN, and show each result's picture, text and
     labels."""
@@ -53,13 +57,14 @@ def search(run, index_paths, image, tags, text, query_labels, top, radius, allow
     # picture took 20× longer with 2 OpenBLAS threads than with 1 (load 13 on 2 cores). Before NumPy loads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     run_directory = open_run(run)
-    from dcmh_tf.retrieval.searcher import search_index
-    from dcmh_tf.retrieval.shards import load_indexes
+    from dcmh_tf.retrieval.searcher import open_index, search_index
 
-    index = load_indexes(index_paths)
+    check_index_options(index_paths, collection, label)
+    index = open_index(index_paths, collection)
     check_words(run_directory, tags, text)  # before RUN/onnx is written: a query that cannot be answered fails at once
     found = search_index(run_directory.path, index, image=image, tags=tags, text=text, top=top, radius=radius,
-                         allow_other_run=allow_other_run, labels=labels, encoders=run_encoders(run_directory))
+                         allow_other_run=allow_other_run, labels=labels, encoders=run_encoders(run_directory),
+                         label=label)
     if found["unknown_tokens"]:
         what = "words of the text" if text is not None else "tags"
         warn(f"{what} not in the run's vocabulary, ignored: {', '.join(found['unknown_tokens'])}")
@@ -87,7 +92,8 @@ def print_results(found: dict, index, top: int | None, radius: int | None) -> No
     what = f"within radius {radius}" if radius is not None else f"top {top or 10}"
     query_labels = found["query_labels"]
     known = f" (query labels: {', '.join(query_labels) or 'none'})" if query_labels is not None else ""
-    click.echo(f"{what} of {len(index)} {index.modality} codes ({index.dataset}) for the {found['query']} "
+    where = f" with label {found['label']}" if found.get("label") is not None else ""
+    click.echo(f"{what} of {len(index)} {index.modality} codes ({index.dataset}){where} for the {found['query']} "
                f"query{known}:")
     if not results:
         click.echo("  (no item that close)")
@@ -103,3 +109,14 @@ def print_results(found: dict, index, top: int | None, radius: int | None) -> No
     shared = [hit["shares_label"] for hit in results if "shares_label" in hit]
     if shared:
         click.echo(f"{sum(shared)} of {len(shared)} results share a label with the query.")
+
+
+def check_index_options(index_paths, collection, label) -> None:
+    """Milvus options with an index file, or a Milvus location among several indexes: usage errors (exit 2)."""
+    milvus = [path for path in index_paths if str(path).startswith("milvus://")]
+    if milvus and len(index_paths) > 1:
+        raise click.UsageError("a Milvus collection is one --index: give it alone (it holds every shard itself).")
+    if not milvus:
+        for name, value in (("--collection", collection), ("--label", label)):
+            if value is not None:
+                raise click.UsageError(f"{name} goes with --index milvus://...; an index file has no {name[2:]} filter.")

@@ -1,15 +1,16 @@
 """The compiled kernel of the retrieval metrics: a Hamming ranking read from counts per distance.
 
-Per query, two passes over the database in database order, nothing sorted:
+Per query, two passes over the database in database order and one over its relevant items, nothing
+sorted:
 
-1. For every item, its Hamming distance d (XOR + popcount of the packed codes) and whether it shares
-   a label with the query (AND of the packed labels); the pair is kept in one byte per item
-   ((d << 1) | relevant), and the items and relevant items at each distance 0..c are counted.
-2. The counts give where each distance starts in the ranking: an item at distance d is ranked after
-   every item nearer than d, and, ties in database order, after the items at distance d that come
-   before it in the database. Walking the database in order again with one running count per distance
-   gives every relevant item its exact rank (and its place t among the relevant items): that is the
-   stable sort of the distances, computed in O(n + c) instead of O(n log n).
+1. Keys: for every item, its Hamming distance d (XOR + popcount of the packed codes) and whether it
+   shares a label with the query (AND of the packed labels), kept in one byte ((d << 1) | relevant).
+2. Places: walking the keys in database order with one running count per distance gives every item
+   its place among the items of its own distance (ties in database order) and, at the end, the number
+   of items at each distance; the (place, distance) of each relevant item is kept.
+3. Ranks: the counts say where each distance starts in the ranking, so a kept item's rank is that
+   start plus its place, and its position t among the relevant items is the same count over relevant
+   items. That is the stable sort of the distances, in O(n + c) instead of O(n log n).
 
 The ranks of the relevant items, in increasing order, are all that MAP, MAP@k and P@N need; the
 counts per distance are the hash-lookup curve. Why the second pass is needed: with ties in database

@@ -24,7 +24,8 @@ def make_encoders(config: Config, image_dim: int | None, text_dim: int) -> tuple
     if config.image_encoder == "cnnf":
         image = make_cnnf(config.bits, config.image_size, config.hidden, config.pixel_scale)
     elif config.image_encoder.startswith("efficientnet-"):
-        image = make_efficientnet_lite(config.image_encoder, config.bits, config.image_size, config.freeze_stages)
+        image = make_efficientnet_lite(config.image_encoder, config.bits, config.image_size, config.freeze_stages,
+                                       hidden=config.image_hidden)
     else:
         image = make_mlp(image_dim, config.bits, config.hidden, name="image_encoder", input_name="image",
                          standardize=standardize)

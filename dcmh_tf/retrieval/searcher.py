@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dcmh_tf.errors import ConfigError, DataError, DcmhError, RunDirectoryError
+from dcmh_tf.retrieval.backend import FaissBackend, Hit, as_backend
 from dcmh_tf.retrieval.index import INDEX_TYPES, MODALITIES, HammingIndex
 from dcmh_tf.run_directory import RunDirectory
 
@@ -45,8 +46,30 @@ def build_index(run_path, *, modality: str = "image", dataset: str | None = None
     """
     from dcmh_tf.retrieval.shards import shard_rows
 
-    from dcmh_tf.data.loading import load_dataset
     from dcmh_tf.evaluation.scoring import encode_codes
+
+    run, data, rows = _rows_to_encode(run_path, modality, dataset, data_path, part)
+    if shard is not None:
+        rows = shard_rows(rows, shard)
+    if index_type not in INDEX_TYPES:
+        raise DataError(f"index type: expected one of {', '.join(INDEX_TYPES)}, received {index_type!r}.")
+    array = data.images if modality == "image" else data.texts
+    batch_size = batch_size or run.config.batch_size
+    onnx = _open_onnx(run, "tensorflow" if encoders == "auto" else encoders)
+    if onnx is not None:
+        codes = encode_arrays(onnx.forward(modality), array, rows, batch_size, progress, f"encoding {modality}s")
+    else:
+        image_encoder, text_encoder, _ = run.restore_encoders()
+        encoder = image_encoder if modality == "image" else text_encoder
+        codes = encode_codes(encoder, array, rows, batch_size, progress, f"encoding {modality}s")
+    return HammingIndex.from_codes(codes, ids=rows, modality=modality, dataset=data.name,
+                                   labels=np.asarray(data.labels)[rows], label_names=data.label_names,
+                                   index_type=index_type, parameters=parameters, run=run.identity(), shard=shard)
+
+
+def _rows_to_encode(run_path, modality: str, dataset: str | None, data_path: str | None, part: str | None):
+    """(run, dataset, rows) that `encode` reads: see `build_index` for the arguments."""
+    from dcmh_tf.data.loading import load_dataset
 
     if modality not in MODALITIES:
         raise DataError(f"modality: expected one of {', '.join(MODALITIES)}, received {modality!r}.")
@@ -64,22 +87,121 @@ def build_index(run_path, *, modality: str = "image", dataset: str | None = None
         if len(rows) and rows.max() >= len(data):
             raise DataError(f"the run's {part} rows go up to {rows.max()}, but {data.name} has {len(data)} items; "
                             f"encode all its rows with --rows all.")
-    if shard is not None:
-        rows = shard_rows(rows, shard)
-    if index_type not in INDEX_TYPES:
-        raise DataError(f"index type: expected one of {', '.join(INDEX_TYPES)}, received {index_type!r}.")
-    array = data.images if modality == "image" else data.texts
+    return run, data, rows
+
+
+def write_collection(run_path, uri: str, collection: str | None = None, *, modality: str = "image",
+                     dataset: str | None = None, data_path: str | None = None, part: str | None = None,
+                     batch_size: int | None = None, progress: bool = False, index_type: str = "flat",
+                     parameters: dict | None = None, replace: bool = False, items: Sequence[int] | None = None,
+                     retry_seconds: float = 120.0, chunk_rows: int | None = None):
+    """Encode items like `build_index`, into the Milvus collection `collection` at `uri` (milvus://...).
+
+    A collection that holds part of these codes (an interrupted run) is resumed: only the missing rows are
+    read, encoded and inserted, so nothing is written twice. One written by another run, or of other
+    codes (length, modality, dataset, rows, index type), is refused unless `replace` (dropped and
+    written again). `items`: encode only these dataset rows and upsert them (an item held keeps its
+    position). A server that stops answering is waited for up to `retry_seconds` per batch.
+    Returns (MilvusIndex, number of codes written).
+    """
+    from dcmh_tf.retrieval import milvus
+
+    from dcmh_tf.evaluation.scoring import encode_codes
+    from dcmh_tf.hashing import pack_codes
+
+    run, data, rows = _rows_to_encode(run_path, modality, dataset, data_path, part)
+    if items is not None:
+        rows = np.asarray(sorted(set(int(i) for i in items)), np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(data)):
+            raise DataError(f"items: expected dataset rows 0 to {len(data) - 1}, received {rows.min()} … {rows.max()}.")
+    collection = collection or milvus.DEFAULT_COLLECTION
+    identity = run.identity()
+    wanted = {"bits": run.config.bits, "modality": modality, "dataset": data.name, "index_type": index_type}
+    index = None
+    if milvus.collection_exists(uri, collection):
+        index = milvus.MilvusIndex.open(uri, collection)
+        held = {"bits": index.bits, "modality": index.modality, "dataset": index.dataset, "index_type": index.index_type}
+        other_run = (index.run or {}).get("fingerprint") != identity["fingerprint"]
+        differs = [f"{key} {held[key]!r} (this encode: {wanted[key]!r})" for key in wanted if held[key] != wanted[key]]
+        if items is None and index.rows != len(rows):
+            differs.append(f"{index.rows} rows (this encode: {len(rows)})")
+        if other_run:
+            differs.insert(0, f"codes of run {(index.run or {}).get('path', '?')} (weights "
+                              f"{(index.run or {}).get('fingerprint')}; this run's: {identity['fingerprint']})")
+        if differs and not replace:
+            raise milvus.MilvusError(f"collection {collection!r} at {uri} holds {'; '.join(differs)}: writing into it "
+                                     f"would mix two sets of codes. Choose another --collection, or pass --replace "
+                                     f"to drop it and write it again.")
+        if differs:
+            index.drop()
+            index = None
+    elif items is not None:
+        raise milvus.MilvusError(f"{uri} has no collection {collection!r} to upsert items into; write it first with "
+                                 f"`dcmh-tf encode RUN --to {uri} --collection {collection}`.")
+    if index is None:
+        index = milvus.MilvusIndex.create(uri, collection, bits=run.config.bits, modality=modality, dataset=data.name,
+                                          label_names=data.label_names, run=identity, index_type=index_type,
+                                          parameters=parameters, rows=len(rows))
+    labels = np.asarray(data.labels)
+    image_encoder, text_encoder, _ = run.restore_encoders()
+    encoder, array = (image_encoder, data.images) if modality == "image" else (text_encoder, data.texts)
     batch_size = batch_size or run.config.batch_size
-    onnx = _open_onnx(run, "tensorflow" if encoders == "auto" else encoders)
-    if onnx is not None:
-        codes = encode_arrays(onnx.forward(modality), array, rows, batch_size, progress, f"encoding {modality}s")
-    else:
-        image_encoder, text_encoder, _ = run.restore_encoders()
-        encoder = image_encoder if modality == "image" else text_encoder
-        codes = encode_codes(encoder, array, rows, batch_size, progress, f"encoding {modality}s")
-    return HammingIndex.from_codes(codes, ids=rows, modality=modality, dataset=data.name,
-                                   labels=np.asarray(data.labels)[rows], label_names=data.label_names,
-                                   index_type=index_type, parameters=parameters, run=run.identity(), shard=shard)
+    if items is not None:
+        codes = encode_codes(encoder, array, rows, batch_size, False)
+        index.upsert(rows, pack_codes(codes), labels[rows])
+        return index, len(rows)
+    missing = index.missing_positions(len(rows))
+    chunk_rows = chunk_rows or milvus.BATCH_ROWS
+    bar = _progress_bar(len(missing), f"writing {modality} codes to {collection}", progress)
+    try:
+        for start in range(0, len(missing), chunk_rows):
+            positions = missing[start:start + chunk_rows]
+            chunk = rows[positions]
+            codes = encode_codes(encoder, array, chunk, batch_size, False)
+            _insert_resuming(index, chunk, pack_codes(codes), labels[chunk], positions, retry_seconds)
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    index.wait_indexed()
+    return index, len(missing)
+
+
+def _insert_resuming(index, ids, packed, label_rows, positions, retry_seconds: float) -> None:
+    """Insert one batch; when the server stops answering, wait for it and insert what did not land."""
+    import time
+
+    from dcmh_tf.retrieval.milvus import MilvusUnavailable
+
+    deadline = time.monotonic() + retry_seconds
+    while True:
+        try:
+            held = index.held_positions(positions)
+            keep = ~np.isin(positions, held)
+            if keep.any():
+                index.insert(ids[keep], packed[keep], label_rows[keep], positions[keep])
+            return
+        except MilvusUnavailable as error:
+            if time.monotonic() > deadline:
+                raise MilvusUnavailable(f"{error} Waited {retry_seconds:.0f} s. Run the same command again when the "
+                                        f"server is up: it resumes where this one stopped.") from None
+            time.sleep(1.0)
+
+
+def _progress_bar(total: int, description: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="code", disable=not enabled, leave=False)
+
+
+def open_index(locations: Sequence[str], collection: str | None = None):
+    """The index `search` and `serve` query: a Milvus collection (one milvus:// location), or index files
+    and folders of shards (`shards.load_indexes`)."""
+    from dcmh_tf.retrieval.milvus import MilvusIndex, is_milvus_uri
+    from dcmh_tf.retrieval.shards import load_indexes
+
+    if len(locations) == 1 and is_milvus_uri(str(locations[0])):
+        return MilvusIndex.open(str(locations[0]), collection)
+    return load_indexes(locations)
 
 
 def _open_onnx(run: RunDirectory, encoders: str, fingerprint: str | None = None):
@@ -280,15 +402,16 @@ def text_to_bow(tokenizer, text: str) -> tuple[np.ndarray, list[str]]:
 
 def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None = None, text: str | None = None,
                  top: int | None = None, radius: int | None = None, allow_other_run: bool = False,
-                 labels: Sequence[str] | None = None, encoders: str = "auto") -> dict[str, Any]:
+                 labels: Sequence[str] | None = None, encoders: str = "auto",
+                 label: str | None = None) -> dict[str, Any]:
     """Query `index` with a picture file (`image`), a tag string (`tags`) or a raw text (`text`, cut
     by the run's tokenizer, for runs on a prepared collection) through the run's encoders.
 
     One query: the encoders are opened for it (a service keeps a `Searcher` instead), and an exact
     (flat) index is scanned with NumPy, which gives faiss's answer without faiss's import. Returns
-    what `Searcher.search` returns. `index` is a `HammingIndex` or a `ShardedIndex`; one encoded by
-    another run is refused unless `allow_other_run`. labels: the query's label names, when known.
-    encoders: as `Searcher`.
+    what `Searcher.search` returns. `index` is a `HammingIndex`, a `ShardedIndex` or a `MilvusIndex`; one
+    encoded by another run is refused unless `allow_other_run`. labels: the query's label names, when known.
+    encoders: as `Searcher`. label: only items with this label (a Milvus collection filters in the engine).
     """
     if sum(query is not None for query in (image, tags, text)) != 1:
         raise DataError("give exactly one query: a picture (--image), tags (--tags) or a text (--text).")
@@ -296,8 +419,8 @@ def search_index(run_path, index: HammingIndex, *, image=None, tags: str | None 
     if image is not None:
         searcher.check_query("image")
         return searcher.search(image=read_image(image, searcher.run.config.image_size), top=top, radius=radius,
-                               labels=labels, image_path=image)
-    return searcher.search(tags=tags, text=text, top=top, radius=radius, labels=labels)
+                               labels=labels, image_path=image, label=label)
+    return searcher.search(tags=tags, text=text, top=top, radius=radius, labels=labels, label=label)
 
 
 class Searcher:
@@ -323,6 +446,7 @@ class Searcher:
             fingerprint = current_fingerprint(self.run)
             check_same_run(self.run, index, fingerprint)
         self.index = index
+        self.engine = as_backend(index)  # what holds the codes: a faiss index file, its shards, a Milvus collection
         self.inputs = self.run.read_inputs()
         self.tokenizer = self.run.load_tokenizer()
         self.onnx = _open_onnx(self.run, encoders, fingerprint)
@@ -386,7 +510,9 @@ class Searcher:
             from dcmh_tf.hashing import code_spread
 
             packed = getattr(self.index, "packed", None)
-            if packed is None:  # a ShardedIndex
+            if hasattr(self.index, "sample_packed"):  # a Milvus collection: a sample of its codes
+                packed = self.index.sample_packed()
+            elif packed is None:  # a ShardedIndex
                 packed = np.concatenate([shard.packed for shard in self.index.shards])
             self._spread = code_spread(packed)
         return self._spread
@@ -408,7 +534,7 @@ class Searcher:
 
     def search(self, *, image: np.ndarray | None = None, tags: str | None = None, text: str | None = None,
                top: int | None = None, radius: int | None = None, labels: Sequence[str] | None = None,
-               image_path=None) -> dict[str, Any]:
+               image_path=None, label: str | None = None) -> dict[str, Any]:
         """Answer one query: `image` (1, size, size, 3) float32 pixels (`read_image`, `decode_image`),
         a tag string, or a raw text.
 
@@ -442,21 +568,29 @@ class Searcher:
         else:
             query, unknown = tags_to_bow(parse_tags(tags), self.inputs["tag_vocabulary"], self.tokenizer is not None)
         codes = sign_codes(self.forward("image" if kind == "image" else "text")(query))
-        positions, distances, at_zero = self._find(codes, top, radius)
         index = self.index
-        spread = dict(self.code_spread(), query_share_radius0=at_zero / max(len(index), 1))
+        if isinstance(self.engine, FaissBackend):
+            if label is not None:
+                self.engine.find(codes, label=label)  # refused: an index file has no label filter
+            positions, distances, at_zero = self._find(codes, top, radius)
+            hits = [Hit(int(index.ids[p]), int(p), int(d), _label_names(index, p) if index.labels is not None else None)
+                    for p, d in zip(positions, distances)]
+            spread = dict(self.code_spread(), query_share_radius0=at_zero / max(len(index), 1))
+        else:  # another engine (Milvus) answers, ties in database order and the label filter included
+            hits = self.engine.find(codes, top=top, radius=radius, label=label)[0]
+            spread = dict(self.code_spread(), query_share_radius0=None)  # a sample's spread, no whole count
         query_labels = self._query_labels(labels, tags, text, image_path)
         results = []
-        for rank, (position, distance) in enumerate(zip(positions, distances), 1):
-            hit = {"rank": rank, "id": int(index.ids[position]), "position": int(position), "distance": int(distance)}
-            if index.labels is not None:
-                hit["labels"] = _label_names(index, position)
+        for rank, found in enumerate(hits, 1):
+            hit = {"rank": rank, "id": found.id, "position": found.position, "distance": found.distance}
+            if found.labels is not None:
+                hit["labels"] = found.labels
                 if query_labels is not None:
                     hit["shares_label"] = bool(set(map(str, hit["labels"])) & set(query_labels))
             hit.update(self._item_source(hit["id"]))
             results.append(hit)
         return {"query": kind, "index_modality": index.modality, "unknown_tokens": unknown, "unknown_tags": unknown,
-                "query_labels": query_labels, "encoders": self.backend, "codes": spread,
+                "query_labels": query_labels, "encoders": self.backend, "codes": spread, "label": label,
                 "warning": collapse_warning(spread, spread["query_share_radius0"]), "results": results}
 
     def _find(self, codes: np.ndarray, top: int | None, radius: int | None):

@@ -1,10 +1,12 @@
 """The retrieval service: a run's encoders and a Hamming index behind HTTP (FastAPI).
 
     POST /search              form fields: text, tags or an uploaded picture (image); k; radius; offset
-                              (paging); labels (the query's labels, when the user knows them)
+                              (paging); labels (the query's labels, when the user knows them); label (only
+                              items with this label: a Milvus collection filters in the engine)
     GET  /items/{id}/image    the item's original picture (collections prepared with sources only)
     GET  /items/{id}/text     the item's original text, UTF-8
-    GET  /health              {"status": "ok", ...}
+    GET  /health              {"status": "ok", ...}; 503 {"status": "unavailable", "detail"} when the index's
+                              engine (a Milvus server) does not answer
     GET  /                    the web page; /docs and /openapi.json the OpenAPI schema
 
 Encoders and index are loaded once (`Searcher`); the files served under /items come from the
@@ -138,10 +140,11 @@ def pictures_note(searcher: Searcher, files: "ItemFiles") -> str | None:
 def parse_labels(text: str, index) -> list:
     """The query's labels from a form field (names, or column numbers when the index has no names),
     checked against the index's labels. Raises `QueryError` for an unknown one."""
-    if index.labels is None:
+    labels = getattr(index, "labels", None)  # a Milvus collection keeps its labels in the engine, by name
+    if labels is None and not index.label_names:
         raise QueryError("labels: this index holds no labels, so results cannot be marked against the query's.")
     names = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
-    known = list(index.label_names) if index.label_names else list(range(index.labels.shape[1]))
+    known = list(index.label_names) if index.label_names else list(range(labels.shape[1]))
     wanted = []
     for name in names:
         value = name if index.label_names else (int(name) if name.isdigit() else name)
@@ -187,17 +190,23 @@ def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_b
         return JSONResponse({"detail": str(error)}, status_code=getattr(error, "status", 422))
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "run": str(searcher.run.path), "bits": index.bits, "items": len(index),
+    def health():
+        # the index's engine may be a server of its own (Milvus): its state is the service's
+        state = searcher.engine.health()
+        body = {"status": state["status"], "run": str(searcher.run.path), "bits": index.bits,
+                "items": state.get("items"), "index": getattr(index, "uri", None) or "file",
                 "index_modality": index.modality, "dataset": index.dataset, "queries": searcher.query_kinds(),
                 "has_files": files.sources is not None, "language": language, "pictures_note": note,
                 "label_names": (list(index.label_names) if index.label_names else None)
-                if index.labels is not None else None}
+                if getattr(index, "labels", None) is not None or hasattr(index, "uri") else None}
+        if state["status"] != "ok":
+            return JSONResponse({**body, "detail": state.get("detail", "")}, status_code=503)
+        return body
 
     @app.post("/search")
     def search(text: str | None = Form(None), tags: str | None = Form(None), image: UploadFile | None = File(None),
                k: int | None = Form(None), radius: int | None = Form(None), offset: int = Form(0),
-               labels: str | None = Form(None)) -> dict[str, Any]:
+               labels: str | None = Form(None), label: str | None = Form(None)) -> dict[str, Any]:
         given = [name for name, value in (("text", text), ("tags", tags), ("image", image)) if value is not None]
         if len(given) != 1:
             raise QueryError(f"send exactly one of the fields text, tags and image; received "
@@ -228,7 +237,8 @@ def make_app(searcher: Searcher, files: ItemFiles | None = None, *, max_upload_b
             top = None  # a radius alone: every code within it, as `dcmh-tf search --radius`
         with lock:  # the Searcher marks shares_label: the labels given, else those of a collection text sent as is
             found = searcher.search(image=pixels, text=text, tags=tags, top=top, radius=radius,
-                                    labels=None if query_labels is None else [str(label) for label in query_labels])
+                                    labels=None if query_labels is None else [str(name) for name in query_labels],
+                                    label=label or None)
         found["has_more"] = top is not None and len(found["results"]) > offset + page
         found["offset"] = offset
         found["results"] = found["results"][offset:offset + page] if top is not None else found["results"]

@@ -49,6 +49,13 @@ def non_finite_rows(values) -> np.ndarray:
     return np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
 
 
+def _is_backbone_variable(variable) -> bool:
+    """A variable of an EfficientNet-Lite's pretrained part (stem, stages, head conv), by its layer's name."""
+    from dcmh_tf.models.efficientnet.backbone import layer_stage
+
+    return layer_stage(variable.path.split("/")[0]) is not None
+
+
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
     """The optimizer of one network; weight decay is applied by the optimizer (decoupled)."""
     weight_decay = config.weight_decay or None
@@ -105,6 +112,11 @@ class DcmhTrainer:
         own, other = self.buffers[phase], self.buffers[other_phase]
         variables = encoder.trainable_variables
         config = self.config
+        # a lower rate for a pretrained backbone: its variables move by backbone_lr_scale × the optimizer's step
+        # (for Adam the same as that share of the learning rate; the moments are unchanged)
+        scale = config.backbone_lr_scale if phase == "image" else 1.0
+        backbone = [v for v in variables if _is_backbone_variable(v)] if scale != 1.0 else []
+        before = [tf.Variable(tf.zeros_like(v), trainable=False) for v in backbone]
 
         # XLA compiles one program per batch shape: with jit, a batch size that divides the
         # training set avoids a second compilation for the smaller last batch.
@@ -121,7 +133,11 @@ class DcmhTrainer:
                 )
                 scaled = optimizer.scale_loss(terms["total"])  # the loss itself unless mixed precision
             gradients = tape.gradient(scaled, variables)
+            for copy, variable in zip(before, backbone):
+                copy.assign(variable)
             optimizer.apply_gradients(zip(gradients, variables))
+            for copy, variable in zip(before, backbone):
+                variable.assign(copy + scale * (variable - copy))
             own.scatter_nd_update(positions[:, None], outputs)
             return terms
 
@@ -306,7 +322,7 @@ def _train(config: Config, data: PairedData, split: Split, run: RunDirectory, lo
             echo(note)
     scoring = None
     if bottom is not None:  # after the weights are in place: the frozen stages never change from here
-        cached = frozen_activations(bottom, data, config.batch_size, echo)
+        cached = frozen_activations(bottom, data, config.batch_size, echo, config)
         trainer.inputs["image"] = cached.images
         trainer.check_finite["image"] = False  # computed from uint8 pixels
         scoring = (trained_image, cached)

@@ -25,6 +25,7 @@ def make_efficientnet_lite(
     freeze_stages: int = 0,
     classifier: bool = False,
     name: str = "image_encoder",
+    hidden: int = 0,
 ) -> keras.Model:
     """EfficientNet-Lite from raw RGB pixels (batch, size, size, 3) in [0, 255] to (batch, bits) codes before sign.
 
@@ -44,6 +45,8 @@ def make_efficientnet_lite(
                           f"head conv), received {freeze_stages!r}.")
     if not classifier and (bits is None or bits < 1):
         raise ConfigError(f"bits: expected a positive integer, received {bits!r}.")
+    if not isinstance(hidden, int) or hidden < 0:
+        raise ConfigError(f"hidden: expected an integer >= 0 (0: the hash layer on the pooled features), received {hidden!r}.")
     inputs = keras.Input((image_size, image_size, 3), name="image")
     # (x − 127) / 128, as the TF-Lite release feeds the net (not ImageNet mean/std); a layer, not scalar arithmetic
     x = layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="rescale")(inputs)
@@ -59,6 +62,9 @@ def make_efficientnet_lite(
     if classifier:
         outputs = layers.Dense(1000, name="predictions")(x)
     else:
+        if hidden:
+            x = layers.BatchNormalization(epsilon=BN_EPSILON, name="pool_bn")(x)
+            x = layers.Dense(hidden, activation="relu", name="full7")(x)
         outputs = layers.Dense(bits, name="hash")(x)
     model = keras.Model(inputs, outputs, name=name)
     freeze(model, freeze_stages)
