@@ -379,7 +379,7 @@ def print_trainer_against_bare(args) -> None:
     for name in args.nets:
         seconds = time_trainer_against_bare(args, name)
         ratio = seconds["as_run"] / seconds["bare"]
-        print(f"| {name} | {seconds['bare']:.4f} | {seconds['in_memory']:.4f} | {seconds['as_run']:.4f} | "
+        print(f"| {name} | {seconds['bare']:.4g} | {seconds['in_memory']:.4g} | {seconds['as_run']:.4g} | "
               f"{args.batch_size / seconds['bare']:.1f} | {args.batch_size / seconds['as_run']:.1f} | {ratio:.3f} | "
               f"{'met' if ratio <= 1.1 else 'NOT met'} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")

@@ -55,13 +55,20 @@ def test_encode_to_milvus_then_search_answers_as_the_index_file(trained_collecti
     assert len(hits) == sum(label in sources[row]["labels"] for row in database) < 18
 
 
-def test_upsert_items_and_refusals(trained_collection, milvus_uri, collection_name):  # noqa: F811
+def test_upsert_items_and_refusals(trained_collection, tmp_path, collection_name):  # noqa: F811
+    """On Lite only: the refusals are the project's code, the same for a server (whose delete and upsert
+    tests/test_milvus_backend.py runs), and each collection made on the server costs seconds."""
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'dcmh-tf[milvus]')")
     from dcmh_tf.retrieval.milvus import MilvusIndex
+
+    milvus_uri = f"milvus://{tmp_path}/codes.db"
 
     run = trained_collection / "run"
     assert run_cli("encode", run, "--to", milvus_uri, "--collection", collection_name, "--no-progress").exit_code == 0
     index = MilvusIndex.open(milvus_uri, collection_name)
-    index.delete([int(index.find(np.ones((1, 8), np.int8), top=1)[0][0].id)])
+    item = int(index.find(np.ones((1, 8), np.int8), top=1)[0][0].id)
+    deleted = run_cli("encode", run, "--to", milvus_uri, "--collection", collection_name, "--delete", f"{item},99999")
+    assert deleted.exit_code == 0 and "deleted 1 of 2 items" in deleted.output and "(17 held)" in deleted.output
     assert len(index) == 17
     upsert = run_cli("encode", run, "--to", milvus_uri, "--collection", collection_name, "--items", "0,1,2")
     assert upsert.exit_code == 0, upsert.output
@@ -96,6 +103,7 @@ def test_unreachable_server_wrong_token_and_bad_options(trained_collection, milv
         (("encode", run, "--to", "milvus://x.db", "--index-type", "hnsw"), 2, "flat (BIN_FLAT) or ivf"),
         (("encode", run, "--to", "milvus://x.db", "--output", "x.npz"), 2, "exactly one of --output"),
         (("encode", run, "--output", "x.npz", "--collection", "c"), 2, "--collection goes with --to"),
+        (("encode", run, "--to", "milvus://x.db", "--delete", "a,b"), 2, "expected dataset rows"),
         (("search", run, "--index", npz, "--label", "sports", "--tags", "经济"), 2, "--label goes with --index milvus"),
     ]:
         result = run_cli(*args)

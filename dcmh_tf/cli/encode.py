@@ -19,6 +19,8 @@ from dcmh_tf.cli.common import check_run, open_run, reports_errors, run_encoders
 @click.option("--replace", is_flag=True, help="Milvus: drop a collection of other codes (another run) and write it again.")
 @click.option("--items", default=None, metavar="ID,ID,...",
               help="Milvus: encode only these dataset rows and upsert them (an item held keeps its place).")
+@click.option("--delete", "delete_items", default=None, metavar="ID,ID,...",
+              help="Milvus: remove these items (dataset rows) from the collection; nothing is encoded.")
 @click.option("--modality", type=click.Choice(["image", "text"]), default="image", show_default=True,
               help="Which items to encode: the pictures (search them with --tags) or the texts.")
 @click.option("--dataset", default=None, help="Encode this dataset instead of the run's own (same input sizes).")
@@ -50,7 +52,7 @@ from dcmh_tf.cli.common import check_run, open_run, reports_errors, run_encoders
 @click.option("--force", is_flag=True,
               help="Replace --output even when it holds another run's index (or another file).")
 @reports_errors
-def encode(run, output, to, collection, replace, items, modality, dataset, data_path, part, batch_size, progress,
+def encode(run, output, to, collection, replace, items, delete_items, modality, dataset, data_path, part, batch_size, progress,
            index_type, shard, encoders, force, **parameters):
     """Encode items of a dataset with the run in RUN into a Hamming index for `dcmh-tf search`: an index
     file (--output) or a Milvus collection (--to).
@@ -60,10 +62,13 @@ def encode(run, output, to, collection, replace, items, modality, dataset, data_
     of these codes, and refused when it holds other codes (unless --replace)."""
     if (output is None) == (to is None):
         raise click.UsageError("give exactly one of --output FILE.npz and --to milvus://...")
+    if to is not None and delete_items is not None:
+        return _delete_from_milvus(to, collection, delete_items)
     if to is not None:
         return _encode_to_milvus(run, to, collection, replace, items, modality, dataset, data_path, part, batch_size,
                                  progress, index_type, shard, parameters)
-    for name, value in (("--collection", collection), ("--replace", replace or None), ("--items", items)):
+    for name, value in (("--collection", collection), ("--replace", replace or None), ("--items", items),
+                        ("--delete", delete_items)):
         if value is not None:
             raise click.UsageError(f"{name} goes with --to milvus://..., not with an index file.")
     shard = parse_shard(shard) if shard else None
@@ -123,13 +128,7 @@ def _encode_to_milvus(run, to, collection, replace, items, modality, dataset, da
     if others:
         raise click.UsageError(f"--{others[0].replace('_', '-')} is not a parameter of a Milvus index (only --nlist, "
                                f"--nprobe for ivf).")
-    item_ids = None
-    if items is not None:
-        try:
-            item_ids = [int(part_) for part_ in items.replace(" ", "").split(",") if part_]
-        except ValueError:
-            raise click.BadParameter(f"expected dataset rows such as 3,17,42, received {items!r}.",
-                                     param_hint="--items") from None
+    item_ids = None if items is None else parse_ids(items, "--items")
     check_run(run)
     from dcmh_tf.retrieval.searcher import write_collection
 
@@ -141,3 +140,26 @@ def _encode_to_milvus(run, to, collection, replace, items, modality, dataset, da
     verb = "upserted" if item_ids is not None else "wrote"
     click.echo(f"{verb} {written} {modality} codes of {index.bits} bits into collection {index.collection} at {to} "
                f"({index.dataset}; {held} held, {index.index_type} index {index.parameters or ''})".rstrip())
+
+
+def parse_ids(text: str, option: str) -> list[int]:
+    """"3,17,42" → [3, 17, 42]; anything else is a usage error (exit 2)."""
+    try:
+        ids = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        ids = []
+    if not ids or min(ids) < 0:
+        raise click.BadParameter(f"expected dataset rows such as 3,17,42, received {text!r}.", param_hint=option)
+    return ids
+
+
+def _delete_from_milvus(to, collection, delete_items):
+    if not to.startswith("milvus://"):
+        raise click.BadParameter(f"expected milvus://FILE.db or milvus://http://HOST:PORT, received {to!r}.",
+                                 param_hint="--to")
+    ids = parse_ids(delete_items, "--delete")
+    from dcmh_tf.retrieval.milvus import MilvusIndex
+
+    index = MilvusIndex.open(to, collection)
+    removed = index.delete(ids)
+    click.echo(f"deleted {removed} of {len(ids)} items from collection {index.collection} at {to} ({len(index)} held)")

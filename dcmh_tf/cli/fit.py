@@ -207,10 +207,10 @@ def fit(preset, output, resume, progress, **options):
         if resume is not None:
             model = DCMH.load(resume)
             model.config = config  # the saved one, with --epochs, --pixels and --readers
-            model.fit(epochs=config.epochs, verbose=1 if progress else 2)
+            model.fit(epochs=config.epochs, verbose=1 if progress else 2, echo=click.echo)
         else:
             model = DCMH.from_config(config)
-            model.fit(output=output, verbose=1 if progress else 2)
+            model.fit(output=output, verbose=1 if progress else 2, echo=click.echo)
         run, metrics = model.run, model.metrics
     except FitInterrupted as stopped:  # the library kept the last complete epoch; the shell's exit code
         click.echo(str(stopped), err=True)

@@ -131,10 +131,18 @@ def connect(uri: str, timeout: float = TIMEOUT):
                               f"(milvus-lite 2.5.1: later versions refuse binary vectors).") from None
         if not Path(target).parent.is_dir():
             raise MilvusError(f"Milvus Lite file {target}: its folder does not exist; create it first.")
-        try:
-            return pymilvus.MilvusClient(uri=target, timeout=timeout)
-        except Exception as error:  # noqa: BLE001 - Lite's failures come as several exception types
-            raise MilvusError(f"could not open the Milvus Lite file {target}: {_message(error)}") from None
+        for attempt in range(3):
+            try:
+                return pymilvus.MilvusClient(uri=target, timeout=timeout)
+            except Exception as error:  # noqa: BLE001 - Lite's failures come as several exception types
+                failure = error
+            # pymilvus starts one Lite process per file and keeps it; one that died, or was not ready in time
+            # on a loaded machine (measured here), is forgotten and started again
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(target)
+            time.sleep(1.0 + attempt)
+        raise MilvusError(f"could not open the Milvus Lite file {target}: {_message(failure)}")
     token = os.environ.get(TOKEN_ENV, "")
     try:
         return pymilvus.MilvusClient(uri=target, token=token, timeout=timeout)
