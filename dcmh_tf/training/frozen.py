@@ -36,7 +36,7 @@ def activation_key(bottom: keras.Model, config: Config, n: int) -> str:
     for path in (config.data_path, config.pixels):
         if path and os.path.exists(path):
             stat = os.stat(path)
-            digest.update(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            digest.update(f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     digest.update(f"{config.dataset}|{config.image_size}|{n}".encode())
     return digest.hexdigest()[:24]
 
