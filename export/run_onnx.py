@@ -44,11 +44,14 @@ def write_run_onnx(run: RunDirectory, sample_size: int = SAMPLE_SIZE) -> Path:
     """Convert the run's encoders (its current weights) to RUN/onnx/{image,text}.onnx with
     run_onnx.json; raises `ExportError` (and writes nothing) when a converted encoder differs from
     Keras by more than TOLERANCE or in a code on `sample_size` random inputs (seed 0)."""
+    stamp = run.weights_stamp()
     fingerprint = run.fingerprint()
     folder = run.onnx_path
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    record = {"format": FORMAT, "fingerprint": fingerprint, "opset": OPSET, "parity": {}}
+    # the weight files' stamps let a query trust the fingerprint without hashing them again
+    record = {"format": FORMAT, "fingerprint": fingerprint, "weights": [list(s) for s in stamp], "opset": OPSET,
+              "parity": {}}
     try:
         for encoder in load_run_encoders(run):
             model = encoder.model
@@ -66,6 +69,9 @@ def write_run_onnx(run: RunDirectory, sample_size: int = SAMPLE_SIZE) -> Path:
                                   f"from Keras (expected |Δfeatures| ≤ {TOLERANCE * scale:.1e} and equal codes, "
                                   f"received {difference:.1e}); queries keep using TensorFlow.")
             record["parity"][encoder.modality] = {"max_feature_difference": difference, "sample": sample_size}
+        if run.weights_stamp() != stamp:  # a fit wrote new weights meanwhile: these files may be of either
+            raise ExportError(f"the weights of run {run.path} changed while its encoders were converted to ONNX "
+                              f"(a fit is training it); queries keep using TensorFlow until it stops.")
         (tmp / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         old = folder.with_name(f"{folder.name}.old-{os.getpid()}")
         if folder.exists():

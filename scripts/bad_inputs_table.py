@@ -88,6 +88,10 @@ def cases(run: Path, work: Path):
     arrays["run"] = np.array('{"path": "runs/mine", "fingerprint": "0123456789abcdef"}')
     np.savez_compressed(other, **arrays)
     yield "`encode RUN -o INDEX` where INDEX holds another run's index", ["encode", run, "-o", other]
+    yield "`fit --dataset collection --data-path data/COLECTION.mat` (a typo)", \
+        ["fit", "--dataset", "collection", "--data-path", work / "COLECTION.mat"]
+    yield "`compare --data-path wikiData.mat --methods x`", \
+        ["compare", "--data-path", SHARED / "wikipedia" / "wikiData.mat", "--methods", "x"]
     longer = run.parent / "longer"  # trained on to 4 epochs above: another folder, other weights
     yield "`export OTHER -o OUT --version 2`, OUT holding version 1 of RUN", \
         ["export", longer, "-o", work / "exported-ok", "--version", "2", "--format", "keras"]

@@ -3,7 +3,7 @@
 For each command: `--help`, a bad option (exit 2), and a real call (its whole work, on small inputs).
 `serve` is timed until GET /health answers. Each cell runs `--repeats` times (the query rows
 `--query-repeats` times); the table gives the minimum and the median wall time, the load average
-before the row, and whether TensorFlow was imported (from `-X importtime`, which costs a few ms).
+before the row, and whether TensorFlow was imported (a line printed at exit).
 "Cold" means a new interpreter each time; the files stay in the OS page cache, as after a first use.
 
     python scripts/benchmark_startup.py --run RUN --index INDEX --text-run RUN2 --text-index INDEX2 \\
@@ -50,15 +50,22 @@ def cpu_model() -> str:
     return "unknown CPU"
 
 
+# `python -m dcmh_tf.cli` plus one line on stderr at exit saying whether TensorFlow was imported
+RUNNER = ("import atexit, sys\n"
+          "atexit.register(lambda: print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr))\n"
+          "from dcmh_tf.cli import main\n"
+          "main(sys.argv[1:], prog_name='dcmh-tf')")
+
+
 def command_line(arguments) -> list[str]:
-    return [sys.executable, "-X", "importtime", "-m", "dcmh_tf.cli", *map(str, arguments)]
+    return [sys.executable, "-c", RUNNER, *map(str, arguments)]
 
 
 def time_command(arguments, environment) -> tuple[float, int, bool]:
     started = time.perf_counter()
     completed = subprocess.run(command_line(arguments), capture_output=True, text=True, env=environment)
     seconds = time.perf_counter() - started
-    return seconds, completed.returncode, "| tensorflow\n" in completed.stderr
+    return seconds, completed.returncode, "tensorflow imported: True" in completed.stderr
 
 
 def time_serve(arguments, environment) -> tuple[float, int, bool]:
@@ -80,7 +87,7 @@ def time_serve(arguments, environment) -> tuple[float, int, bool]:
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=30)
-    return seconds, 0 if process.returncode in (0, -15) else process.returncode, "| tensorflow\n" in stderr
+    return seconds, 0 if process.returncode in (0, -15) else process.returncode, "tensorflow imported: True" in stderr
 
 
 def rows(args, work: Path):

@@ -215,6 +215,7 @@ def run_cli(*arguments, env=None):
 
 
 @pytest.mark.parametrize("arguments", [["fit", "--resume", "runs/nonexistent"], ["evaluate", "plots"],
+                                       ["fit", "--dataset", "collection", "--data-path", "data/COLECTION.mat"],
                                        ["fit", "--bits", "100000"], ["search", "plots", "--index", "x.npz"]])
 def test_fast_failures_come_before_tensorflow_is_imported(arguments):
     result = run_cli(*arguments)

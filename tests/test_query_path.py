@@ -3,6 +3,7 @@ data, pictures decoded and resized with Pillow and NumPy, the NumPy scan against
 shows, the collapse warning, and the messages of a query given in the wrong option."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -63,18 +64,33 @@ def test_stale_onnx_files_are_never_used(collection, tmp_path):
     from dcmh_tf.retrieval.searcher import Searcher
     from dcmh_tf.run_directory import RunDirectory
 
+    import h5py
+
     copy = tmp_path / "run"
     shutil.copytree(collection / "run", copy)
     run = RunDirectory.open(copy)
+    assert is_fresh(run) and json.loads((copy / "onnx" / RECORD).read_text())["weights"]
+    weights = copy / "checkpoint" / "text_encoder.weights.h5"
+    shutil.copy(weights, tmp_path / "same.h5")
+    os.replace(tmp_path / "same.h5", weights)  # the same bytes in a new file: hashed again, still fresh
     assert is_fresh(run)
-    record = json.loads((copy / "onnx" / RECORD).read_text())
-    record["fingerprint"] = "0" * 16  # as if the run had trained further since
-    (copy / "onnx" / RECORD).write_text(json.dumps(record))
+    assert json.loads((copy / "onnx" / RECORD).read_text())["weights"] == [list(s) for s in run.weights_stamp()]
+    shutil.copy(weights, tmp_path / "trained.h5")
+    with h5py.File(tmp_path / "trained.h5", "r+") as f:  # as if the run had trained further since
+        first = next(f[name] for name in _datasets(f))
+        first[...] = first[...] + 1.0
+    os.replace(tmp_path / "trained.h5", weights)
     assert not is_fresh(run) and OnnxEncoders.open(run) is None
     index = HammingIndex.load(collection / "images.npz")
     with pytest.raises(DataError, match="no ONNX encoders of its current weights"):
         Searcher(copy, index, encoders="onnx", allow_other_run=True)
     assert Searcher(copy, index, allow_other_run=True).backend == "tensorflow"
+
+
+def _datasets(group) -> list[str]:
+    names = []
+    group.visit(lambda name: names.append(name) if hasattr(group[name], "shape") and group[name].size else None)
+    return names
 
 
 def test_a_search_from_the_command_line_imports_neither_tensorflow_nor_faiss(collection):
@@ -134,8 +150,8 @@ def test_search_shows_pictures_texts_labels_and_whether_they_share_the_querys_la
     result = CliRunner().invoke(main, ["search", str(collection / "run"), "--index", str(collection / "images.npz"),
                                        "--text", text, "--labels", "sport", "--json"])
     assert result.exit_code == 0, result.output
-    assert "经济增长" in result.stdout and "\\u" not in result.stdout  # UTF-8 as is
     found = json.loads(result.stdout)
+    assert found["results"][0]["text"] in result.stdout and "\\u" not in result.stdout  # Chinese as is, UTF-8
     assert found["query_labels"] == ["sport"]
     assert all(hit["shares_label"] == ("sport" in hit["labels"]) for hit in found["results"])
     assert all(Path(hit["image_path"]).is_file() and hit["text"] for hit in found["results"])
@@ -260,7 +276,7 @@ def test_unknown_words_of_an_unspaced_text_are_what_matched_nothing():
     assert words.unknown_words("Sky and sea") == ["and", "sea"]
 
 
-def test_a_text_in_the_wrong_option_points_to_text(collection):
+def test_a_text_in_the_wrong_option_points_to_text(collection, tmp_path):
     runner = CliRunner()
     base = ["search", str(collection / "run"), "--index", str(collection / "images.npz")]
     result = runner.invoke(main, base + ["--tags", "中国队获得银牌"])
@@ -269,6 +285,11 @@ def test_a_text_in_the_wrong_option_points_to_text(collection):
     result = runner.invoke(main, base + ["--image", "中国队获得银牌"])
     assert result.exit_code == 2
     assert "expected a picture file, received '中国队获得银牌', which is not a file; to search by a text" in result.output
+    copy = tmp_path / "run"  # a run whose first query fails: its ONNX files are not written for nothing
+    shutil.copytree(collection / "run", copy, ignore=shutil.ignore_patterns("onnx"))
+    result = runner.invoke(main, ["search", str(copy), "--index", str(collection / "images.npz"), "--text", "zork"])
+    assert result.exit_code == 1 and "no token of the text 'zork' (zork)" in result.output
+    assert not (copy / "onnx").exists()
     result = runner.invoke(main, base + ["--text", "经济增长 zork"])
     assert result.exit_code == 0 and "words of the text not in the run's vocabulary, ignored: zork" in result.stderr
 

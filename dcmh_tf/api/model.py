@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import weakref
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -141,7 +141,8 @@ class DCMH:
     # training --------------------------------------------------------------------------------------
     def fit(self, images=None, texts=None, labels=None, *, validation: float | tuple | Any = 0.1,
             epochs: int | None = None, output: str | Path | None = None, callbacks: Sequence | None = None,
-            validation_freq: int | None = None, tokenizer=None, verbose: int = 1):
+            validation_freq: int | None = None, tokenizer=None, verbose: int = 1,
+            echo: Callable[[str], None] | None = None):
         """Train with the trainer of `dcmh-tf fit`; returns a `keras.callbacks.History` (its `history`
         dict: per-epoch loss terms, lr and validation MAP, `dcmh_tf.api.callbacks`).
 
@@ -157,7 +158,8 @@ class DCMH:
         (default: a temporary one; `save` moves it). callbacks: Keras callbacks, e.g.
         `keras.callbacks.EarlyStopping(monitor="val_map", mode="max", patience=3)` or TensorBoard.
         tokenizer: a `dcmh_tf.text.Tokenizer` for raw-string texts (default: built from the training texts).
-        verbose: 0 silent, 1 a line per epoch and progress bars, 2 a line per epoch.
+        verbose: 0 silent, 1 a line per epoch and progress bars, 2 a line per epoch. echo: what writes
+        those lines (default print; the command line passes click.echo).
         """
         from dcmh_tf.training.trainer import fit as train
 
@@ -188,11 +190,12 @@ class DCMH:
                 output = folder
             else:
                 if config.dataset != "demo" and config.data_path is None:
-                    raise ConfigError("fit: expected arrays (images, texts, labels), a tf.data.Dataset, or a dataset "
-                                      "file in the configuration (data_path=...); received none of them.")
+                    raise ConfigError(f"dataset {config.dataset!r} is read from a file; give its path with "
+                                      f"--data-path (data_path=... in Python), or fit arrays (images, texts, labels) "
+                                      f"or a tf.data.Dataset.")
                 output = output or self._temporary_folder()
         observer = KerasCallbacks(callbacks, config.epochs, verbose=verbose)
-        echo = print if verbose else (lambda _message: None)
+        echo = (echo or print) if verbose else (lambda _message: None)
         run, metrics = train(config, output, resume=resume, progress=verbose == 1, echo=echo, split=split,
                              observer=observer)
         self.config, self.run, self.metrics = run.config, run, metrics

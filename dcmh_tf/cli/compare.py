@@ -66,7 +66,6 @@ def compare(data_path, bits, seeds, methods, sensitivity_values, sensitivity_see
 
     For many BLAS-heavy baselines on a busy machine, OPENBLAS_NUM_THREADS=1 avoids thread contention.
     """
-    import_tensorflow()
     from dcmh_tf.baselines import BASELINES
     from dcmh_tf.baselines.comparison import DCMH, ComparisonPlan, run_comparison
     from dcmh_tf.baselines.paper_report import format_table, write_report
@@ -88,6 +87,7 @@ def compare(data_path, bits, seeds, methods, sensitivity_values, sensitivity_see
         plan.validate()
     except ConfigError as error:  # inconsistent options: a usage error (exit 2), not a data error
         raise click.UsageError(str(error)) from None
+    import_tensorflow()  # after the checks: a mistyped option fails at once (it took 40 s under load)
     started = time.perf_counter()
     temporary = runs_dir is None
     runs_dir = Path(tempfile.mkdtemp(prefix="dcmh-compare-")) if temporary else Path(runs_dir)

@@ -31,6 +31,12 @@ def datasets() -> None:
 def info(path, dataset, images_key, texts_key, labels_key, train_key, query_key, items, as_json):
     """Print what the dataset in PATH (a file, or the folder of a release) holds: pairs, image and
     text dimensions, labels per item and the split a run would use; or why it cannot be read."""
+    from pathlib import Path
+
+    from dcmh_tf.errors import DataError
+
+    if not Path(path).exists():  # before h5py and the readers load
+        raise DataError(f"{path}: no such file or folder.")
     from dcmh_tf.data.info import describe_dataset
 
     keys = {"images": images_key, "texts": texts_key, "labels": labels_key, "train": train_key,

@@ -6,7 +6,7 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import check_run, print_json, reports_errors, warn_collapse
-from dcmh_tf.evaluation.metrics import DEFAULT_TOPK
+from dcmh_tf.evaluation import DEFAULT_TOPK
 
 
 @main.command()

@@ -195,6 +195,10 @@ def fit(preset, output, resume, progress, **options):
         config = resolve_config(preset, **overrides)
         if output is None:
             output = f"runs/{config.dataset}-{config.bits}b-{datetime.now():%Y%m%d-%H%M%S}"
+    if resume is None:
+        check_paths_exist(given)
+        if config.dataset != "demo" and config.data_path is None:  # before the API, which takes arrays too
+            raise click.UsageError(f"dataset {config.dataset!r} is read from a file; give its path with --data-path.")
     import_tensorflow()  # after the checks above, so that a mistyped option fails at once
     from dcmh_tf.api import DCMH
 
@@ -206,10 +210,10 @@ def fit(preset, output, resume, progress, **options):
         if resume is not None:
             model = DCMH.load(resume)
             model.config = config  # the saved one, with --epochs, --pixels and --readers
-            model.fit(epochs=config.epochs, verbose=1 if progress else 2)
+            model.fit(epochs=config.epochs, verbose=1 if progress else 2, echo=click.echo)
         else:
             model = DCMH.from_config(config)
-            model.fit(output=output, verbose=1 if progress else 2)
+            model.fit(output=output, verbose=1 if progress else 2, echo=click.echo)
         run, metrics = model.run, model.metrics
     except FitInterrupted as stopped:  # the library kept the last complete epoch; the shell's exit code
         click.echo(str(stopped), err=True)
@@ -235,6 +239,23 @@ def _pretrained(value: str | None) -> str | None:
     if not path.is_file():
         raise click.BadParameter(f"expected 'imagenet', 'none' or an existing weight file, received {value!r}.")
     return str(path.resolve())
+
+
+def check_paths_exist(given: dict) -> None:
+    """A --data-path or --pixels that names nothing is a bad option (exit 2), said before TensorFlow's
+    start-up, with the nearest names in its folder when there are any (a typo)."""
+    import difflib
+
+    for key in ("data_path", "pixels"):
+        if key not in given or Path(given[key]).exists():
+            continue
+        path = Path(given[key])
+        names = sorted(p.name for p in path.parent.iterdir()) if path.parent.is_dir() else []
+        close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(str(path.parent / name) for name in close)}?" if close else \
+            ("" if path.parent.is_dir() else f"; the folder {path.parent} does not exist either.")
+        raise click.BadParameter(f"expected an existing file or folder, received {path}, which does not exist{hint}",
+                                 param_hint="--" + key.replace("_", "-"))
 
 
 def _preset_values(field: str) -> str:

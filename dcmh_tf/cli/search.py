@@ -61,6 +61,7 @@ def search(run, index_paths, collection, label, image, tags, text, query_labels,
 
     check_index_options(index_paths, collection, label)
     index = open_index(index_paths, collection)
+    check_words(run_directory, tags, text)  # before RUN/onnx is written: a query that cannot be answered fails at once
     found = search_index(run_directory.path, index, image=image, tags=tags, text=text, top=top, radius=radius,
                          allow_other_run=allow_other_run, labels=labels, encoders=run_encoders(run_directory),
                          label=label)
@@ -73,6 +74,17 @@ def search(run, index_paths, collection, label, image, tags, text, query_labels,
         print_json(found)
         return
     print_results(found, index, top, radius)
+
+
+def check_words(run_directory, tags: str | None, text: str | None) -> None:
+    """Raise `DataError` now when no tag, or no token of the text, is in the run's vocabulary."""
+    from dcmh_tf.retrieval.searcher import parse_tags, tags_to_bow, text_to_bow
+
+    inputs, tokenizer = run_directory.read_inputs(), run_directory.load_tokenizer()
+    if tags is not None and inputs.get("tag_vocabulary"):
+        tags_to_bow(parse_tags(tags), inputs["tag_vocabulary"], tokenizer is not None)
+    if text is not None and tokenizer is not None:
+        text_to_bow(tokenizer, text)
 
 
 def print_results(found: dict, index, top: int | None, radius: int | None) -> None:

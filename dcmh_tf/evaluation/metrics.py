@@ -37,8 +37,7 @@ THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaf
 ENGINES = ("kernel", "sort")
 # N of the precision-at-N curve (those above the database size are dropped by `retrieval_scores`)
 PRECISION_NS = (1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
-# k of MAP@k in `dcmh-tf evaluate` (clipped to the database size)
-DEFAULT_TOPK = 500
+from dcmh_tf.evaluation import DEFAULT_TOPK  # noqa: E402  k of MAP@k in `dcmh-tf evaluate`
 # Radii of the paper's Table 7
 TABLE_RADII = (0, 1, 2)
 

@@ -13,6 +13,7 @@ Importing onnxruntime costs about half a second; TensorFlow costs five or more.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -39,12 +40,33 @@ def read_record(run: RunDirectory) -> dict | None:
     return record if isinstance(record, dict) and record.get("format") == FORMAT else None
 
 
+def current_fingerprint(run: RunDirectory) -> str:
+    """`run.fingerprint()`, read from RUN/onnx/run_onnx.json without hashing the weight files when
+    they are the very files it was recorded from (same inodes, sizes and modification times: a
+    checkpoint is always swapped in as new files); hashed otherwise."""
+    record = read_record(run)
+    stamp = [list(entry) for entry in run.weights_stamp()]
+    if record is not None and record.get("weights") == stamp:
+        return record["fingerprint"]
+    fingerprint = run.fingerprint()
+    if record is not None and record.get("fingerprint") == fingerprint:
+        # the same weights in other files (copied, or a record from before stamps): stamp them for next time
+        path = run.onnx_path / RECORD
+        tmp = path.with_name(f"{RECORD}.tmp-{os.getpid()}")
+        try:
+            tmp.write_text(json.dumps(dict(record, weights=stamp), indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, path)
+        except OSError:  # a read-only run folder: hashed again next time
+            tmp.unlink(missing_ok=True)
+    return fingerprint
+
+
 def is_fresh(run: RunDirectory, fingerprint: str | None = None) -> bool:
     """Whether RUN/onnx holds both encoders converted from the run's current weights."""
     record = read_record(run)
     if record is None or not all(onnx_file(run.onnx_path, m).is_file() for m in MODALITIES):
         return False
-    return record.get("fingerprint") == (fingerprint or run.fingerprint())
+    return record.get("fingerprint") == (fingerprint or current_fingerprint(run))
 
 
 class OnnxEncoders:

@@ -439,9 +439,11 @@ class Searcher:
                  scan: bool = False):
         self.run = RunDirectory.open(run_path)
         index.check_bits(self.run.config.bits, f"run {self.run.path}")
-        fingerprint = None  # hashed once, and only when something is checked against it
+        fingerprint = None  # found once, and only when something is checked against it
         if not allow_other_run:
-            fingerprint = self.run.fingerprint()
+            from dcmh_tf.retrieval.onnx_encoders import current_fingerprint
+
+            fingerprint = current_fingerprint(self.run)
             check_same_run(self.run, index, fingerprint)
         self.index = index
         self.engine = as_backend(index)  # what holds the codes: a faiss index file, its shards, a Milvus collection
