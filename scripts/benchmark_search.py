@@ -105,6 +105,16 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def benchmark_codes(generator: str, n: int, n_queries: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(packed database codes (n, bits/8), ±1 queries (n_queries, bits)) of `generator`, seeded: the same
+    codes for every engine that is measured on them."""
+    rng = np.random.default_rng(0)
+    if generator == "random":
+        return random_packed(rng, n, bits), unpack(random_packed(rng, n_queries, bits), bits)
+    packed, _ = clustered_packed(rng, n + n_queries, bits, max(1, n // 1000))
+    return packed[:n], unpack(packed[n:], bits)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -135,13 +145,7 @@ def main(argv=None):
         print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|", flush=True)
     for n in args.sizes:
         for generator in args.generators:
-            rng = np.random.default_rng(0)
-            if generator == "random":
-                packed = random_packed(rng, n, args.bits)
-                queries = unpack(random_packed(rng, args.queries, args.bits), args.bits)
-            else:
-                packed, _ = clustered_packed(rng, n + args.queries, args.bits, max(1, n // 1000))
-                packed, queries = packed[:n], unpack(packed[n:], args.bits)
+            packed, queries = benchmark_codes(generator, n, args.queries, args.bits)
             label = f"{n:,}"
             exact = HammingIndex(packed, args.bits)
             build, _ = timed(lambda: exact.faiss_index, 1)
@@ -238,13 +242,7 @@ def milvus_main(args):
     print("|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|", flush=True)
     for n in args.sizes:
         for generator in args.generators:
-            rng = np.random.default_rng(0)
-            if generator == "random":
-                packed = random_packed(rng, n, args.bits)
-                queries = unpack(random_packed(rng, args.milvus_queries, args.bits), args.bits)
-            else:
-                packed, _ = clustered_packed(rng, n + args.milvus_queries, args.bits, max(1, n // 1000))
-                packed, queries = packed[:n], unpack(packed[n:], args.bits)
+            packed, queries = benchmark_codes(generator, n, args.milvus_queries, args.bits)
             exact = HammingIndex(packed, args.bits)
             _, exact_distances = exact.search(queries, 10)
             ivf = faiss_parameters("ivf", args.bits, n)
