@@ -263,6 +263,7 @@ def test_incomplete_or_foreign_shards_are_refused(tmp_path):
 
 
 def test_exact_search_sorts_the_margin_and_falls_back_to_the_range_search_only_when_ties_fill_it(monkeypatch):
+    monkeypatch.setitem(index_module._ORDER_PROBE, "flat", False)  # a faiss with its own tie order
     # 16-bit codes: item 3's code 40 times (a crowd of ties at distance 0 for a query equal to it,
     # more than k + margin), the rest random; a second query far from the crowd
     rng = np.random.default_rng(11)
@@ -290,6 +291,7 @@ def test_exact_search_sorts_the_margin_and_falls_back_to_the_range_search_only_w
 
 
 def test_exact_search_keeps_index_order_among_ties_inside_the_margin(monkeypatch):
+    monkeypatch.setitem(index_module._ORDER_PROBE, "flat", False)  # a faiss with its own tie order
     # every code twice, 12-bit codes over 3,000 items: the k-th distance of most queries is shared by
     # several codes, for some fewer than the margin holds (sorted from faiss's answer), for others more
     # (the range search)
@@ -310,3 +312,83 @@ def test_exact_search_keeps_index_order_among_ties_inside_the_margin(monkeypatch
         if k == 10:  # both paths taken: ties sorted inside the margin, and the fallback
             assert fallen_back and 0 < sum(fallen_back) < len(queries)
             assert (kth_ties > 1).sum() > sum(fallen_back)
+
+
+def test_the_installed_faiss_keeps_index_order_among_ties_so_its_top_k_is_the_answer(monkeypatch):
+    # the fast path: one faiss top-k search, no margin and no range search, on codes crowded with ties
+    assert index_module.faiss_keeps_index_order()
+    monkeypatch.setattr(HammingIndex, "_margin_search", lambda *a: pytest.fail("the margin path was taken"))
+    db = clustered_codes(31, 4000, 16, centres=4, flips=1)  # about 1,000 codes at each distance 0–1
+    queries = np.concatenate([db[:6], clustered_codes(32, 10, 16, centres=2, flips=2)])
+    index = HammingIndex.from_codes(db)
+    for k in (1, 10, 300, 2500):
+        positions, distances = index.search(queries, k)
+        expected_positions, expected_distances = linear_scan_search(index, queries, k)
+        np.testing.assert_array_equal(distances, expected_distances)
+        np.testing.assert_array_equal(positions, expected_positions)
+
+
+class _FaissWithItsOwnTieOrder:
+    """A stand-in faiss whose flat index returns ties in reverse position order (as a heap that ignores
+    ids may), delegating everything else to the real faiss."""
+
+    def __init__(self, faiss):
+        self._faiss = faiss
+
+    def __getattr__(self, name):
+        return getattr(self._faiss, name)
+
+    def IndexBinaryFlat(self, d):  # noqa: N802 (faiss's name)
+        real = self._faiss.IndexBinaryFlat(d)
+
+        class Reversed:
+            def add(self, codes):
+                self.codes = codes
+                real.add(codes)
+
+            def search(self, queries, k):
+                d = np.unpackbits(queries[:, None, :] ^ self.codes[None, :, :], axis=2).sum(axis=2)
+                positions = np.arange(d.shape[1])[None, :].repeat(len(d), 0)
+                order = np.lexsort((-positions, d), axis=1)[:, :k]
+                return np.take_along_axis(d, order, 1).astype(np.int32), order.astype(np.int64)
+
+            def range_search(self, queries, radius):
+                return real.range_search(queries, radius)
+
+        return Reversed()
+
+
+def test_a_faiss_with_its_own_tie_order_fails_the_probe_and_the_margin_path_keeps_index_order(monkeypatch):
+    import faiss
+
+    monkeypatch.setattr(index_module, "_faiss", lambda: _FaissWithItsOwnTieOrder(faiss))
+    monkeypatch.setattr(index_module, "_ORDER_PROBE", {})
+    assert not index_module.faiss_keeps_index_order()
+    db = codes_with_ties(41, 500, 12)
+    queries = clustered_codes(42, 12, 12, centres=12, flips=2)
+    index = HammingIndex.from_codes(db)
+    for k in (1, 10, 64):
+        positions, distances = index.search(queries, k)
+        expected_positions, expected_distances = linear_scan_search(index, queries, k)
+        np.testing.assert_array_equal(distances, expected_distances)
+        np.testing.assert_array_equal(positions, expected_positions)
+
+
+def test_an_answer_out_of_stable_order_is_not_trusted(monkeypatch):
+    # a faiss that passed the probe but answers one call out of order: the margin path answers instead
+    db = codes_with_ties(43, 200, 10)
+    index = HammingIndex.from_codes(db)
+    real_search = index.faiss_index.search
+    calls = []
+
+    def once_reversed(queries, k):
+        distances, positions = real_search(queries, k)
+        calls.append(k)
+        return (distances[:, ::-1].copy(), positions[:, ::-1].copy()) if len(calls) == 1 else (distances, positions)
+
+    monkeypatch.setattr(index._faiss_index, "search", once_reversed, raising=False)
+    positions, distances = index.search(db[:5], 8)
+    expected_positions, expected_distances = linear_scan_search(index, db[:5], 8)
+    np.testing.assert_array_equal(positions, expected_positions)
+    np.testing.assert_array_equal(distances, expected_distances)
+    assert calls[0] == 8 and calls[1] == 8 + index_module.tie_margin(8)

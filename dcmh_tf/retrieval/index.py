@@ -11,9 +11,13 @@ Index types (`INDEX_TYPES`), all faiss binary indexes over the packed codes:
     ivf        `IndexBinaryIVF`: `nlist` Hamming k-means cells, `nprobe` of them scanned per query
 
 Order of equal distances: `flat` answers exactly as a stable sort of all distances would — nearest first,
-ties in index order — whatever order faiss itself returns them in: faiss is asked for k + a margin
-(`tie_margin`) and the answer sorted by (distance, position); only where ties at the k-th distance
-fill the whole margin are the codes at that distance gathered again by a range search (`search`).
+ties in index order. faiss ≥ 1.7.3 keeps that order itself: its top-k heap scans the codes in position
+order and breaks distance ties by id (faiss PR #2245, `heap_replace_top` with `cmp2`), so its top k *is*
+the stable top k. The project checks this on the faiss it runs (`faiss_keeps_index_order`, a small
+crowded probe against a NumPy stable sort, once per process) and checks every answer is sorted by
+(distance, position); where either check fails (another faiss build), faiss is asked for k + a margin
+(`tie_margin`), the answer sorted by (distance, position), and only where ties at the k-th distance fill
+the whole margin are the codes at that distance gathered again by a range search (`search`).
 The approximate types return the neighbours they found, sorted by (distance, position).
 
 File format (`.npz`, NumPy's zip of arrays, read without pickle):
@@ -57,6 +61,43 @@ def tie_margin(k: int) -> int:
     distance rarely use them up (then a range search gathers the ties), few enough that the heap of
     k + margin costs about what the heap of k does."""
     return max(16, k // 4)
+
+
+_ORDER_PROBE: dict[str, bool] = {}
+
+
+def faiss_keeps_index_order() -> bool:
+    """Whether this process's faiss `IndexBinaryFlat.search` returns the stable top k (nearest first,
+    ties in position order), checked once on a crowded probe against a NumPy stable sort.
+
+    The probe: 8-bit codes over 300 items, nearly all at distances 0–3 of each query, so that every k
+    cuts through a crowd of ties and a heap that broke ties any other way would keep other items.
+    """
+    if "flat" not in _ORDER_PROBE:
+        faiss = _faiss()
+        rng = np.random.default_rng(2245)
+        centre = rng.integers(0, 256, 1, dtype=np.uint8)
+        flips = np.packbits(rng.random((300, 8)) < 0.15, axis=1)
+        database = centre ^ flips
+        queries = np.concatenate([centre[None], database[:7] ^ np.uint8(1)]).reshape(-1, 1)
+        index = faiss.IndexBinaryFlat(8)
+        index.add(database)
+        distances = np.unpackbits(queries[:, None, :] ^ database[None, :, :], axis=2).sum(axis=2)
+        expected = np.argsort(distances, axis=1, kind="stable")
+        keeps = True
+        for k in (1, 7, 40, 150, 300):
+            _, found = index.search(queries, k)
+            keeps = keeps and bool(np.array_equal(found, expected[:, :k]))
+        _ORDER_PROBE["flat"] = keeps
+    return _ORDER_PROBE["flat"]
+
+
+def _in_stable_order(distances: np.ndarray, positions: np.ndarray) -> bool:
+    """Whether every row is sorted by (distance, position), all positions real."""
+    if (positions < 0).any():
+        return False
+    d_step, p_step = np.diff(distances, axis=1), np.diff(positions, axis=1)
+    return bool(((d_step > 0) | ((d_step == 0) & (p_step > 0))).all())
 
 
 def default_parameters(index_type: str, bits: int, n: int) -> dict[str, int]:
@@ -221,7 +262,21 @@ class HammingIndex:
         return np.take_along_axis(positions, order, 1), np.take_along_axis(distances, order, 1)
 
     def _exact_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top k, ties in index order, at the cost of one faiss top-(k + margin) search.
+        """Exact top k, ties in index order, at the cost of one faiss top-k search.
+
+        With a faiss that keeps position order among ties (`faiss_keeps_index_order`) its answer is
+        the answer, once checked to be sorted by (distance, position). Otherwise: `_margin_search`.
+        """
+        if faiss_keeps_index_order():
+            distances, positions = self.faiss_index.search(queries, k)
+            distances = distances.astype(np.int32)
+            if _in_stable_order(distances, positions):
+                return positions, distances
+        return self._margin_search(queries, k)
+
+    def _margin_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top k, ties in index order, from a faiss whose order among ties is its own, at the cost
+        of one faiss top-(k + margin) search.
 
         faiss returns the k + m nearest codes with its own order among equal distances. Every code
         nearer than the last distance it returns is among them, so when the k-th distance is below
