@@ -7,7 +7,7 @@ runs in its own process, so its peak RSS (ru_maxrss, which includes the ~0.1 GB 
 the interpreter) is its own:
 
 - engine: `dcmh_tf.evaluation.metrics.mean_average_precision` over all queries (exact, ties in database
-  order): the compiled kernel (numba, `dcmh_tf.evaluation.bucket_ranking`);
+  order): the compiled kernel (C through Cython, `dcmh_tf.evaluation.bucket_ranking`);
 - engine-all: `dcmh_tf.evaluation.metrics.retrieval_scores` (MAP, MAP@500, P@N, hash-lookup PR) in one pass;
 - sort: the same scores through the NumPy sorting engine the kernel replaced (`engine="sort"`), and
   whether every figure of the two is identical to the last bit;
@@ -18,12 +18,13 @@ the interpreter) is its own:
   (a dependency of the package); skipped when it is missing.
 
 Timings on a shared machine are noisy: the script prints wall and CPU seconds, each the best of
-`--repeats` runs, the CPU model and the load average. The kernel's first call in a process loads it
-from numba's cache (or compiles it, once per installation): that time is printed apart, not in the
-best of the repeats.
+`--repeats` runs, the CPU model and the load average. The kernel's first call in a process (the
+module's import and a tiny problem) is printed apart, not in the best of the repeats.
 
-Target (issue 24): the engine ≤ 0.5 s wall at NUS scale with --threads 2, figures identical to the
-sorting engine to the last bit, and equal to the stable NumPy reference (12 digits printed).
+Targets (issue 24): the engine ≤ 0.5 s wall at NUS scale with --threads 2, figures identical to the
+sorting engine to the last bit, and equal to the stable NumPy reference (12 digits printed); the
+engine's peak RSS no higher than the sorting engine's 141 MB (the data, made before either runs,
+set that peak).
 
     python scripts/benchmark_eval.py                      # the README table
     python scripts/benchmark_eval.py --n-db 20000 --reference-queries 50    # a quick look
@@ -123,7 +124,7 @@ def run_child(args) -> dict:
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n_timed = {"numpy": args.reference_queries, "faiss": args.faiss_queries}.get(args.child, args.n_query)
     figures = {}
-    if args.child in ("engine", "engine-all"):  # numba's cache loaded (or the kernel compiled) before the clock
+    if args.child in ("engine", "engine-all"):  # the compiled module imported before the clock
         from dcmh_tf.evaluation.metrics import mean_average_precision
         started = time.perf_counter()
         mean_average_precision(query_codes[:1], db_codes[:100], query_labels[:1], db_labels[:100])
@@ -249,9 +250,23 @@ def main() -> None:
                   f"sort {figures['stable_reference_map_20']:.12f}: {'equal' if equal else 'DIFFERENT'} to 12 digits "
                   f"(the reference sums t / rank, the engine (1 / rank) · t: the last bits may differ)")
         figures = results["engine"]
-        print(f"engine: first call in its process {figures['first_call_seconds']:.2f} s (numba's cache loaded, or "
-              f"the kernel compiled once), not counted above; peak RSS {figures['peak_rss_mb']:.0f} MB, of which "
-              f"{figures['data_rss_mb']:.0f} MB peak before the engine ran (making the data)")
+        from dcmh_tf.evaluation._bucket_kernel import keys_instructions
+
+        print(f"engine: first call in its process {figures['first_call_seconds']:.2f} s (the compiled module "
+              f"imported), not counted above; keys with {keys_instructions()}; peak RSS "
+              f"{figures['peak_rss_mb']:.1f} MB, of which {figures['data_rss_mb']:.1f} MB peak before the engine "
+              f"ran (making the data)")
+        # Each process makes the same data first, and that sets a peak (141 MB at NUS scale, the issue's
+        # figure) that two processes reach within a fraction of a MB: compare what each engine adds above it.
+        added = figures["peak_rss_mb"] - figures["data_rss_mb"]
+        if "sort" in results:
+            allowed = results["sort"]["peak_rss_mb"] - results["sort"]["data_rss_mb"]
+            what = f"the sorting engine's peak ({results['sort']['peak_rss_mb']:.1f} MB, {allowed:+.1f} MB above its data)"
+        else:
+            allowed, what = 0.0, "the data's peak (the sorting engine was not run)"
+        memory = added <= allowed + 0.5
+        print(f"target (engine peak RSS no higher than {what}): {'met' if memory else 'NOT met'} "
+              f"({figures['peak_rss_mb']:.1f} MB, {added:+.1f} MB above its data)")
         target = engine <= 0.5
         print(f"target (engine ≤ 0.5 s wall, {args.threads} threads): {'met' if target else 'NOT met'} "
               f"({engine:.2f} s, {figures['cpu_seconds']:.2f} CPU s; load average {os.getloadavg()[0]:.2f} at the end)")

@@ -183,6 +183,24 @@ def test_the_kernel_equals_the_sorting_engine_to_the_last_bit(bits, exclude_empt
         assert kernel.map_at_k == pytest.approx(brute_map(query, db, lq, ld, topk=topk, exclude_empty=exclude_empty))
 
 
+@pytest.mark.parametrize("bits", [16, 64])
+def test_both_loops_of_the_one_word_keys_give_identical_scores(bits):
+    # the keys of one-word codes run with AVX-512 VPOPCNTQ where the CPU has it, else with POPCNT:
+    # both against the sorting engine (on a CPU without VPOPCNTQ both runs take the POPCNT loop)
+    from dcmh_tf.evaluation import _bucket_kernel
+
+    query, db, lq, ld = random_problem(bits + 77, 21, 1003, bits, n_labels=24, density=0.1)  # 1003: a ragged tail
+    expected = retrieval_scores(query, db, lq, ld, topk=100, engine="sort")
+    previous = _bucket_kernel.use_vpopcnt(False)
+    try:
+        assert _bucket_kernel.keys_instructions() == "POPCNT"
+        assert_identical(retrieval_scores(query, db, lq, ld, topk=100), expected)
+        _bucket_kernel.use_vpopcnt(True)
+        assert_identical(retrieval_scores(query, db, lq, ld, topk=100), expected)
+    finally:
+        _bucket_kernel.use_vpopcnt(previous)
+
+
 def test_ties_in_database_order_with_k_inside_a_tie_bucket():
     # 4-bit codes. Database (distance to query 0, relevant to it): 0 (1, yes), 1 (0, no), 2 (0, yes),
     # 3 (1, no), 4 (0, yes), 5 (2, yes). Ranking, ties in database order: 1 2 4 | 0 3 | 5, so the
@@ -205,28 +223,47 @@ def test_ties_in_database_order_with_k_inside_a_tie_bucket():
         assert mean_average_precision(query, db, lq, ld, topk=4, exclude_empty=True) == pytest.approx(ap_at_4, rel=1e-15)
 
 
-def test_a_fresh_process_loads_the_compiled_kernel_and_gives_the_same_scores():
-    # numba caches the compiled kernel beside the module; a cached recursive function once crashed
-    # on load, so two fresh processes (the first may compile, the second loads) compute a problem
+def test_a_fresh_process_scores_with_the_compiled_kernel_and_loads_no_runtime_compiler():
+    # the kernel is a C extension built at install time: a fresh process finds it built, scores with it
+    # (no warning), and neither numba nor LLVM enters memory
     import subprocess
     import sys
 
     program = (
+        "import sys\n"
         "import numpy as np\n"
+        "from dcmh_tf.evaluation import bucket_ranking\n"
         "from dcmh_tf.evaluation.metrics import retrieval_scores\n"
         "rng = np.random.default_rng(3)\n"
         "q, d = np.where(rng.random((4, 64)) < .5, 1, -1), np.where(rng.random((500, 64)) < .5, 1, -1)\n"
         "lq, ld = rng.random((4, 5)) < .3, rng.random((500, 5)) < .3\n"
         "print(repr(retrieval_scores(q, d, lq, ld, topk=50).map))\n"
+        "print(bucket_ranking.available(), 'numba' in sys.modules or 'llvmlite' in sys.modules)\n"
     )
     rng = np.random.default_rng(3)
     q, d = np.where(rng.random((4, 64)) < .5, 1, -1), np.where(rng.random((500, 64)) < .5, 1, -1)
     lq, ld = rng.random((4, 5)) < .3, rng.random((500, 5)) < .3
-    expected = repr(retrieval_scores(q, d, lq, ld, topk=50).map)
+    expected = repr(retrieval_scores(q, d, lq, ld, topk=50, engine="sort").map)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == [expected, "True False"]
+    assert "Warning" not in done.stderr
+
+
+def test_without_the_compiled_kernel_the_sorting_engine_scores_with_one_warning(monkeypatch, capsys):
+    # an installation built without a C compiler: same figures, from the NumPy engine, and a warning
+    # that says how to build the kernel, once per process
+    from dcmh_tf.evaluation import bucket_ranking
+
+    query, db, lq, ld = random_problem(12, 9, 80, 32)
+    expected = retrieval_scores(query, db, lq, ld, topk=20)
+    monkeypatch.setattr(bucket_ranking, "score_queries", None)
+    monkeypatch.setattr(metrics, "_WARNED", set())
+    assert not bucket_ranking.available()
     for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert done.stdout.strip() == expected
+        assert_identical(retrieval_scores(query, db, lq, ld, topk=20), expected)
+    err = capsys.readouterr().err
+    assert err.count("Warning: the compiled evaluation kernel") == 1 and "install a C compiler" in err
 
 
 def test_float_codes_and_many_labels(monkeypatch):

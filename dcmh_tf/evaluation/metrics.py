@@ -6,7 +6,7 @@ one label. Hamming ranking breaks ties by database order (a stable sort), so res
 on the sort algorithm.
 
 The engine packs codes into 64-bit words and labels into 32- or 64-bit words and scores blocks of
-queries on a few threads with a compiled kernel (numba, `bucket_ranking`): per query, the Hamming
+queries on a few threads with a compiled kernel (C through Cython, `bucket_ranking`): per query, the Hamming
 distance and relevance of every database item (XOR + popcount, AND), the items and relevant items
 counted per distance, and the exact rank of every relevant item from those counts and a second walk
 in database order, without a sort. Memory stays a few bytes per database item per thread, whatever
@@ -18,6 +18,7 @@ reference (`engine="sort"`).
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -26,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dcmh_tf.errors import DataError
+from dcmh_tf.evaluation import bucket_ranking
 from dcmh_tf.hashing import check_codes, pack_codes, pack_multi_hot, packed_hamming_distances, to_words
 
 # Queries per task of the thread pool (the memory of a task is a few bytes per database item).
@@ -171,6 +173,15 @@ def precision_recall_f(precision: float, recall: float) -> dict[str, float]:
     return {"precision": float(precision), "recall": float(recall), "f_measure": float(f_measure)}
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"Warning: {message}", file=sys.stderr)
+
+
 def retrieval_scores(query_codes, db_codes, query_labels, db_labels, *, topk: int | None = None,
                      ns: Sequence[int] = PRECISION_NS, exclude_empty: bool = False,
                      progress: bool = False, engine: str = "kernel") -> RetrievalScores:
@@ -204,10 +215,11 @@ def _scan(query_codes, db_codes, query_labels, db_labels, *, topk=None, ns: Sequ
         raise DataError(f"precision at N: expected positive N, received {ns.tolist()}.")
     query_words, query_label_words = to_words(pack_codes(query_codes)), pack_multi_hot(query_labels)
     db_words, db_label_words, clipped_ns = to_words(pack_codes(db_codes)), pack_multi_hot(db_labels), np.minimum(ns, n_db)
+    if engine == "kernel" and not bucket_ranking.available():
+        _warn_once(bucket_ranking.NOT_BUILT)
+        engine = "sort"
     if engine == "kernel":
-        from dcmh_tf.evaluation.bucket_ranking import BucketRanking  # numba: imported when the first score is due
-
-        ranking = BucketRanking(db_words, db_label_words, bits, k, clipped_ns)
+        ranking = bucket_ranking.BucketRanking(db_words, db_label_words, bits, k, clipped_ns)
     elif engine == "sort":
         from dcmh_tf.evaluation.sorted_ranking import SortedRanking
 
