@@ -50,7 +50,9 @@ def _wheel_files(tmp_path, environment) -> list[str]:
         if (ROOT / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             (source / name).write_bytes((ROOT / name).read_bytes())
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(source), "-w", str(tmp_path / "wheel")],
+    # this environment's setuptools and Cython (requirements.txt), no index: the tests run without a network
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+                           str(source), "-w", str(tmp_path / "wheel")],
                           capture_output=True, text=True, timeout=600, env={**os.environ, **environment})
     assert done.returncode == 0, done.stderr[-3000:]
     (wheel,) = (tmp_path / "wheel").glob("*.whl")
