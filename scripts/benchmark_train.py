@@ -37,6 +37,7 @@ TF/Keras versions are printed with the table.
     python scripts/benchmark_train.py                       # the README table
     python scripts/benchmark_train.py --variants float32 jit --steps 2 --epoch-batches 2
     python scripts/benchmark_train.py --variants --epoch-variants --nets cnnf mlp-image mlp-text   # part 4 only
+    python scripts/benchmark_train.py --variants --epoch-variants --nets lite0-collection   # EfficientNet-Lite0, frozen
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ class Net(typing.NamedTuple):
     """One net of part 3: the phase that trains it and the config fields that choose it."""
 
     phase: str  # "image" or "text"
-    fields: dict  # overrides of the paper preset (image encoder, dataset)
+    fields: dict  # overrides of the preset (image encoder, dataset)
     pixels: bool  # the image input is pictures (else pre-extracted features)
+    preset: str = "paper"
 
 
 # The nets of part 3; a new encoder joins with one entry. The text net is timed beside the MLP image
@@ -67,6 +69,10 @@ NETS = {
     "cnnf": Net("image", {"image_encoder": "cnnf"}, pixels=True),  # fields: overrides of the paper preset
     "mlp-image": Net("image", {"dataset": "features", "image_encoder": "mlp"}, pixels=False),
     "mlp-text": Net("text", {"dataset": "features", "image_encoder": "mlp"}, pixels=False),
+    # the collection preset: ImageNet EfficientNet-Lite0 frozen (its pooled features cached, as `fit` trains
+    # it; random features of their shape here), BatchNorm, 4096 ReLU and the hash layer trained with Adam
+    "lite0-collection": Net("image", {"image_encoder": "efficientnet-lite0", "pretrained": "none"}, pixels=False,
+                            preset="collection"),
 }
 
 
@@ -141,12 +147,12 @@ def describe_hardware() -> list[str]:
     ]
 
 
-def make_config(args, variant: str, batch_size: int | None = None, **fields):
+def make_config(args, variant: str, batch_size: int | None = None, preset: str = "paper", **fields):
     from dcmh_tf.config import resolve_config
 
     mixed, jit = VARIANTS[variant]
     return resolve_config(
-        "paper", bits=args.bits, image_size=args.image_size, hidden=args.hidden, batch_size=batch_size or args.batch_size,
+        preset, bits=args.bits, image_size=args.image_size, hidden=args.hidden, batch_size=batch_size or args.batch_size,
         mixed_precision=mixed, jit=jit, **fields,
     )
 
@@ -258,20 +264,28 @@ def make_net_trainer(args, net: Net):
 
     from dcmh_tf.data.paired import PairedData, Split
     from dcmh_tf.models import make_encoders
+    from dcmh_tf.training.frozen import split_encoder, uses_frozen_cache
     from dcmh_tf.training.trainer import DcmhTrainer
 
-    config = make_config(args, "float32", **net.fields)
+    config = make_config(args, "float32", preset=net.preset, **net.fields)
     rng = np.random.default_rng(0)
     n = args.pairs
-    images = (RandomPixels(n, args.image_size) if net.pixels
-              else rng.standard_normal((n, args.feature_dim), dtype=np.float32))
+    keras.utils.set_random_seed(0)
+    image, text = make_encoders(config, None if net.pixels else args.feature_dim, args.text_dim)
+    if uses_frozen_cache(config):  # the trainer trains the top on the frozen bottom's cached activations
+        bottom, image = split_encoder(image, config)
+        images = rng.standard_normal((n,) + tuple(bottom.output.shape[1:]), dtype=np.float32)
+    else:
+        images = (RandomPixels(n, args.image_size) if net.pixels
+                  else rng.standard_normal((n, args.feature_dim), dtype=np.float32))
     data = PairedData("synthetic", images, (rng.random((n, args.text_dim)) < 0.01).astype(np.float32),
                       (rng.random((n, args.labels)) < 0.1).astype(np.float32),
                       image_kind="pixels" if net.pixels else "features")
     everything = np.arange(n)
-    keras.utils.set_random_seed(0)
-    encoders = make_encoders(config, None if net.pixels else args.feature_dim, args.text_dim)
-    return DcmhTrainer(config, data, Split(query=everything[:0], database=everything, train=everything), *encoders)
+    trainer = DcmhTrainer(config, data, Split(query=everything[:0], database=everything, train=everything), image, text)
+    if uses_frozen_cache(config):
+        trainer.check_finite["image"] = False  # as fit does: computed from uint8 pixels
+    return trainer
 
 
 def reference_batch_loss(outputs, other, codes, similarity, rest_sum, config):

@@ -46,14 +46,14 @@ def test_random_pixels_are_read_like_a_file():
 
 def test_trainer_against_bare_step_prints_one_row_per_net_with_its_targets(capsys):
     script = load_script()
-    script.main(["--variants", "--epoch-variants", "--nets", "cnnf", "mlp-text", "--net-steps", "2", "--feature-dim", "12",
-                 "--profile", *TINY])
+    script.main(["--variants", "--epoch-variants", "--nets", "cnnf", "mlp-text", "lite0-collection", "--net-steps", "2",
+                 "--feature-dim", "12", "--profile", *TINY])
     out = capsys.readouterr().out
     number = r"([\d.]+(?:e-\d+)?)"  # seconds with 4 significant digits
     seconds = r" \| ".join([number] * len(script.KINDS))
-    rows = re.findall(rf"^\| (cnnf|mlp-text) \| {seconds} \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| (met|NOT met) \| "
+    rows = re.findall(rf"^\| (cnnf|mlp-text|lite0-collection) \| {seconds} \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| (met|NOT met) \| "
                       r"([\d.]+) \| (met|NOT met) \| ([\d.]+) \|$", out, re.M)
-    assert [row[0] for row in rows] == ["cnnf", "mlp-text"], out
+    assert [row[0] for row in rows] == ["cnnf", "mlp-text", "lite0-collection"], out
     for name, *values in rows:
         timed = dict(zip(script.KINDS, (float(value) for value in values[:len(script.KINDS)])))
         method, method_verdict, machinery, machinery_verdict, formula = values[len(script.KINDS):]
@@ -65,7 +65,7 @@ def test_trainer_against_bare_step_prints_one_row_per_net_with_its_targets(capsy
         assert (machinery_verdict == "met") == (float(machinery) <= 1.1)
     assert len(re.findall(r"^load average [\d.]+ at the end$", out, re.M)) == 2 and "at the start" in out
     assert "CNN-F forward+backward" not in out  # no variants: part 1 skipped
-    for name in ("cnnf", "mlp-text"):
+    for name in ("cnnf", "mlp-text", "lite0-collection"):
         pieces = re.search(rf"^{name}: DCMH loss \+ its gradient ([\d.]+);   the formula by autodiff instead ([\d.]+); "
                            r".*pipeline: next batch, alone ([\d.]+)$", out, re.M)
         assert pieces and all(float(value) > 0 for value in pieces.groups()), out
