@@ -17,8 +17,9 @@ Cost. The pairwise term is b × n: Θ, its softplus and sigmoid, S, two b × n �
 the formula builds its b × n backward graph (the broadcast upstream gradient, softplus's gradient, the
 gradient of S∘Θ, the ½) on top of the forward; `pairwise_term` instead hands the tape eq. (3)'s
 closed form ½ (σ(Θ) − S) G, and multiplies by ½ on the b × c side of each product. Same value and
-same gradient up to float rounding (tests/test_losses.py), about 0.3–1 ms less per batch of 128 at
-n = 10,000 on a 2-core CPU (docs/benchmarks.md, issue 24).
+same gradient up to float rounding (tests/test_losses.py), 0.1–0.7 ms less of the loss's ~5 ms per
+batch of 128 at n = 10,000 on a 2-core CPU (docs/benchmarks.md, issue 24). The rest of that time is
+what eq. (3) asks for: the two products, S, and a softplus and a sigmoid of b × n numbers.
 
 Scaling (`loss_normalization`). The three sums have very different sizes: the pairwise term of
 a row sums n partners, its quantization term c coordinates. Two choices are offered:
