@@ -15,13 +15,21 @@
    step (the same trained layers, Adam, a fixed batch, mean-square loss); with frozen stages the input is
    their cached activations, as `fit` trains it. And inference pictures/s: the frozen bottom (the one-off
    cache) and the whole net to the pooled head (`datasets features --backbone`).
-4. The trainer's step against a bare step of the same net and batch (`--nets`, issue 24), in one
-   process, alternating: "bare" is one Keras/TF step (forward, a trivial loss, backward, the optimizer)
-   on a batch already in memory; "trainer, batch in memory" is the trainer's compiled step
-   (`DcmhTrainer.steps`: the DCMH loss against the stored buffer of all n pairs, the buffer update) on
-   the same batch; "trainer as run" is what `DcmhTrainer.train_epoch` does per batch: the next batch
-   from the tf.data pipeline, the input check, the step and the loss read back. Images (or texts)/s =
-   batch / the best seconds (on a shared machine the least disturbed step is the closest to the cost). The target line asks "trainer as run" ≤ 1.1 × bare, per net.
+4. The trainer's step against bare steps of the same net and batch (`--nets`, issue 24), in one
+   process, in rounds of each kind in turn, every bare step on a batch already in memory:
+   (a) "bare MSE": one Keras/TF step (forward, a mean-square loss, backward, the same optimizer): what
+       the method costs beyond a plain regression step, the DCMH loss against all n stored codes included;
+   (b) "bare DCMH": the same net computing the same DCMH objective against the same stored buffer, a
+       plain `tf.function` step with a tape and nothing else, twice: with the formula of eq. (2) left to
+       autodiff, and with the trainer's own loss (`dcmh_batch_loss`, closed-form gradient). Against the
+       latter the ratio is what the trainer's machinery costs (buffer update, input check, pipeline,
+       reading the loss back);
+   "trainer, batch in memory" is the trainer's compiled step (`DcmhTrainer.steps`: the loss, the buffer
+   update) on the same batch; "trainer as run" is what `DcmhTrainer.train_epoch` does per batch: the
+   next batch from the tf.data pipeline, the input check, the step and the loss read back. Items/s =
+   batch / the best seconds (on a shared machine the least disturbed step is the closest to the cost).
+   Target lines: "trainer as run" ≤ 1.1 × each bare step, per net; the load average is printed at the
+   start and the end.
 
 Weights are random: timing does not depend on them. The hardware (CPU model, cores, GPUs) and the
 TF/Keras versions are printed with the table.
@@ -29,6 +37,7 @@ TF/Keras versions are printed with the table.
     python scripts/benchmark_train.py                       # the README table
     python scripts/benchmark_train.py --variants float32 jit --steps 2 --epoch-batches 2
     python scripts/benchmark_train.py --variants --epoch-variants --nets cnnf mlp-image mlp-text   # part 4 only
+    python scripts/benchmark_train.py --variants --epoch-variants --nets lite0-collection   # EfficientNet-Lite0, frozen
 """
 
 from __future__ import annotations
@@ -49,8 +58,9 @@ class Net(typing.NamedTuple):
     """One net of part 3: the phase that trains it and the config fields that choose it."""
 
     phase: str  # "image" or "text"
-    fields: dict  # overrides of the paper preset (image encoder, dataset)
+    fields: dict  # overrides of the preset (image encoder, dataset)
     pixels: bool  # the image input is pictures (else pre-extracted features)
+    preset: str = "paper"
 
 
 # The nets of part 3; a new encoder joins with one entry. The text net is timed beside the MLP image
@@ -59,6 +69,10 @@ NETS = {
     "cnnf": Net("image", {"image_encoder": "cnnf"}, pixels=True),  # fields: overrides of the paper preset
     "mlp-image": Net("image", {"dataset": "features", "image_encoder": "mlp"}, pixels=False),
     "mlp-text": Net("text", {"dataset": "features", "image_encoder": "mlp"}, pixels=False),
+    # the collection preset: ImageNet EfficientNet-Lite0 frozen (its pooled features cached, as `fit` trains
+    # it; random features of their shape here), BatchNorm, 4096 ReLU and the hash layer trained with Adam
+    "lite0-collection": Net("image", {"image_encoder": "efficientnet-lite0", "pretrained": "none"}, pixels=False,
+                            preset="collection"),
 }
 
 
@@ -133,12 +147,12 @@ def describe_hardware() -> list[str]:
     ]
 
 
-def make_config(args, variant: str, batch_size: int | None = None, **fields):
+def make_config(args, variant: str, batch_size: int | None = None, preset: str = "paper", **fields):
     from dcmh_tf.config import resolve_config
 
     mixed, jit = VARIANTS[variant]
     return resolve_config(
-        "paper", bits=args.bits, image_size=args.image_size, hidden=args.hidden, batch_size=batch_size or args.batch_size,
+        preset, bits=args.bits, image_size=args.image_size, hidden=args.hidden, batch_size=batch_size or args.batch_size,
         mixed_precision=mixed, jit=jit, **fields,
     )
 
@@ -250,24 +264,86 @@ def make_net_trainer(args, net: Net):
 
     from dcmh_tf.data.paired import PairedData, Split
     from dcmh_tf.models import make_encoders
+    from dcmh_tf.training.frozen import split_encoder, uses_frozen_cache
     from dcmh_tf.training.trainer import DcmhTrainer
 
-    config = make_config(args, "float32", **net.fields)
+    config = make_config(args, "float32", preset=net.preset, **net.fields)
     rng = np.random.default_rng(0)
     n = args.pairs
-    images = (RandomPixels(n, args.image_size) if net.pixels
-              else rng.standard_normal((n, args.feature_dim), dtype=np.float32))
+    keras.utils.set_random_seed(0)
+    image, text = make_encoders(config, None if net.pixels else args.feature_dim, args.text_dim)
+    if uses_frozen_cache(config):  # the trainer trains the top on the frozen bottom's cached activations
+        bottom, image = split_encoder(image, config)
+        images = rng.standard_normal((n,) + tuple(bottom.output.shape[1:]), dtype=np.float32)
+    else:
+        images = (RandomPixels(n, args.image_size) if net.pixels
+                  else rng.standard_normal((n, args.feature_dim), dtype=np.float32))
     data = PairedData("synthetic", images, (rng.random((n, args.text_dim)) < 0.01).astype(np.float32),
                       (rng.random((n, args.labels)) < 0.1).astype(np.float32),
                       image_kind="pixels" if net.pixels else "features")
     everything = np.arange(n)
-    keras.utils.set_random_seed(0)
-    encoders = make_encoders(config, None if net.pixels else args.feature_dim, args.text_dim)
-    return DcmhTrainer(config, data, Split(query=everything[:0], database=everything, train=everything), *encoders)
+    trainer = DcmhTrainer(config, data, Split(query=everything[:0], database=everything, train=everything), image, text)
+    if uses_frozen_cache(config):
+        trainer.check_finite["image"] = False  # as fit does: computed from uint8 pixels
+    return trainer
+
+
+def reference_batch_loss(outputs, other, codes, similarity, rest_sum, config):
+    """The batch objective of eq. (2) as the formula reads, for autodiff: what a plain TF step would write."""
+    import tensorflow as tf
+
+    from dcmh_tf.training.losses import term_weights
+
+    w_pair, w_quant, w_balance = (tf.cast(w, outputs.dtype) for w in
+                                  term_weights(config.loss_normalization, tf.shape(outputs)[0], tf.shape(other)[0]))
+    theta = 0.5 * tf.matmul(outputs, other, transpose_b=True)
+    pairwise = tf.reduce_sum(tf.nn.softplus(theta) - similarity * theta)
+    quantization = tf.reduce_sum(tf.square(codes - outputs))
+    balance = tf.reduce_sum(tf.square(rest_sum + tf.reduce_sum(outputs, axis=0)))
+    return w_pair * pairwise + w_quant * config.gamma * quantization + w_balance * config.eta * balance
+
+
+def make_bare_dcmh_step(trainer, phase: str, optimizer, formula: bool):
+    """A plain TF step of `trainer`'s `phase` net on the DCMH objective against the stored buffer of all n
+    pairs: forward, the loss (the formula by autodiff, or the trainer's `dcmh_batch_loss`), backward, the
+    optimizer; no buffer update, no input check, no pipeline. Returns the total loss."""
+    import tensorflow as tf
+
+    from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
+
+    encoder, config = trainer.encoders[phase], trainer.config
+    own, other = trainer.buffers[phase], trainer.buffers["text" if phase == "image" else "image"]
+    variables = encoder.trainable_variables
+
+    @tf.function(jit_compile=config.jit)
+    def step(positions, x):
+        with tf.GradientTape() as tape:
+            outputs = encoder(x, training=True)
+            similarity = label_similarity(tf.gather(trainer.labels, positions), trainer.labels)
+            rest_sum = tf.reduce_sum(own, axis=0) - tf.reduce_sum(tf.gather(own, positions), axis=0)
+            codes = tf.gather(trainer.codes, positions)
+            if formula:
+                loss = reference_batch_loss(outputs, other, codes, similarity, rest_sum, config)
+            else:
+                loss = dcmh_batch_loss(outputs, other, codes, similarity, rest_sum, config.gamma, config.eta,
+                                       config.loss_normalization)["total"]
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    return step
+
+
+KINDS = {  # the kinds of step of part 4, in the order they are timed
+    "bare": "bare MSE",
+    "bare_formula": "bare DCMH, formula by autodiff",
+    "bare_dcmh": "bare DCMH, the trainer's loss",
+    "in_memory": "trainer, batch in memory",
+    "as_run": "trainer as run",
+}
 
 
 def time_trainer_against_bare(args, name: str) -> dict[str, float]:
-    """Best seconds per step of the three kinds of part 3 for net `name`, timed in turn."""
+    """Best seconds per step of each kind of part 4 (`KINDS`) for net `name`, timed in rounds of each kind in turn."""
     import tensorflow as tf
 
     from dcmh_tf.training.trainer import make_optimizer, non_finite_rows
@@ -277,13 +353,15 @@ def time_trainer_against_bare(args, name: str) -> dict[str, float]:
     phase, config = net.phase, trainer.config
     encoder = trainer.encoders[phase]
     bare = make_bare_step(encoder, make_optimizer(config), config.jit)
+    bare_formula = make_bare_dcmh_step(trainer, phase, make_optimizer(config), formula=True)
+    bare_dcmh = make_bare_dcmh_step(trainer, phase, make_optimizer(config), formula=False)
     step = trainer.steps[phase]
 
     def batches():  # the trainer's pipeline, as train_epoch makes it
         return iter(trainer.make_batches(0, phase).repeat())
 
     positions, values = next(batches())
-    fixed = (positions, tf.cast(values, tf.float32))  # the bare step takes what the model takes
+    fixed = (positions, tf.cast(values, tf.float32))  # the bare steps take what the model takes
     pipeline = None
 
     def as_run():  # the body of DcmhTrainer.train_epoch's loop, without the progress bar
@@ -294,6 +372,8 @@ def time_trainer_against_bare(args, name: str) -> dict[str, float]:
 
     kinds = {
         "bare": lambda: float(bare(fixed[1])),
+        "bare_formula": lambda: float(bare_formula(*fixed)),
+        "bare_dcmh": lambda: float(bare_dcmh(*fixed)),
         "in_memory": lambda: {key: float(value) for key, value in step(*fixed).items()},
         "as_run": as_run,
     }
@@ -316,8 +396,9 @@ def time_trainer_against_bare(args, name: str) -> dict[str, float]:
 
 def profile_trainer_step(args, name: str) -> dict[str, float]:
     """Best seconds of each piece of the trainer's step of net `name`, each compiled and run alone:
-    the DCMH loss with its gradient (against the stored buffer of all n pairs), the label similarity
-    inside it, the buffer update, the input check, and the pipeline's batch with nothing else running."""
+    the DCMH loss with its gradient (against the stored buffer of all n pairs; the trainer's, and the
+    formula left to autodiff), the label similarity inside it, the buffer update, the input check, and
+    the pipeline's batch with nothing else running."""
     import tensorflow as tf
 
     from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
@@ -330,15 +411,25 @@ def profile_trainer_step(args, name: str) -> dict[str, float]:
     positions, values = next(iter(trainer.make_batches(0, phase)))
     outputs = trainer.encoders[phase](tf.cast(values, tf.float32))
 
-    @tf.function
-    def loss_and_gradient(positions, outputs):
-        with tf.GradientTape() as tape:
-            tape.watch(outputs)
-            rest_sum = tf.reduce_sum(own, axis=0) - tf.reduce_sum(tf.gather(own, positions), axis=0)
-            terms = dcmh_batch_loss(outputs, other, tf.gather(trainer.codes, positions),
-                                    label_similarity(tf.gather(trainer.labels, positions), trainer.labels), rest_sum,
-                                    config.gamma, config.eta, config.loss_normalization)
-        return tape.gradient(terms["total"], outputs)
+    def make_loss_and_gradient(formula: bool):
+        @tf.function
+        def loss_and_gradient(positions, outputs):
+            with tf.GradientTape() as tape:
+                tape.watch(outputs)
+                rest_sum = tf.reduce_sum(own, axis=0) - tf.reduce_sum(tf.gather(own, positions), axis=0)
+                similarity = label_similarity(tf.gather(trainer.labels, positions), trainer.labels)
+                codes = tf.gather(trainer.codes, positions)
+                if formula:
+                    loss = reference_batch_loss(outputs, other, codes, similarity, rest_sum, config)
+                else:
+                    loss = dcmh_batch_loss(outputs, other, codes, similarity, rest_sum, config.gamma, config.eta,
+                                           config.loss_normalization)["total"]
+            # the loss too: a graph that returned the gradient alone would prune the softplus away
+            return loss, tape.gradient(loss, outputs)
+
+        return loss_and_gradient
+
+    trainers_loss, formula_loss = make_loss_and_gradient(False), make_loss_and_gradient(True)
 
     @tf.function
     def similarity(positions):
@@ -351,8 +442,9 @@ def profile_trainer_step(args, name: str) -> dict[str, float]:
 
     pipeline = iter(trainer.make_batches(0, phase).repeat())
     pieces = {
-        "DCMH loss + its gradient": lambda: loss_and_gradient(positions, outputs).numpy(),
-        "  of which label similarity": lambda: similarity(positions).numpy(),
+        "DCMH loss + its gradient": lambda: [t.numpy() for t in trainers_loss(positions, outputs)],
+        "  the formula by autodiff instead": lambda: [t.numpy() for t in formula_loss(positions, outputs)],
+        "  label similarity": lambda: similarity(positions).numpy(),
         "buffer update": lambda: buffer_update(positions, outputs).numpy(),
         "input check (features only)": lambda: non_finite_rows(values) if trainer.check_finite[phase] else None,
         "pipeline: next batch, alone": lambda: next(pipeline),
@@ -369,19 +461,25 @@ def profile_trainer_step(args, name: str) -> dict[str, float]:
     return best
 
 
+def target(ratio: float) -> str:
+    return "met" if ratio <= 1.1 else "NOT met"
+
+
 def print_trainer_against_bare(args) -> None:
-    print(f"\nThe trainer's step against a bare Keras/TF step of the same net, batch {args.batch_size}, "
-          f"{args.pairs:,} pairs in the buffers, best of {args.net_steps} steps each (rounds of each kind in turn); load average "
-          f"{os.getloadavg()[0]:.2f} at the start")
-    print("| net | bare s/step | trainer s/step (batch in memory) | trainer s/step (as run) | bare items/s | "
-          "trainer items/s (as run) | trainer / bare | target ≤ 1.1× |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(f"\nThe trainer's step against bare Keras/TF steps of the same net, batch {args.batch_size}, "
+          f"{args.pairs:,} pairs in the buffers, best of {args.net_steps} steps each (rounds of each kind in turn); "
+          f"load average {os.getloadavg()[0]:.2f} at the start")
+    print("| net | " + " s/step | ".join(KINDS.values()) + " s/step | bare MSE items/s | trainer items/s (as run) | "
+          "(a) trainer / bare MSE | target ≤ 1.1× | (b) trainer / bare DCMH (trainer's loss) | target ≤ 1.1× | "
+          "bare DCMH: formula / trainer's loss |")
+    print("| --- |" + " ---: |" * (len(KINDS) + 2) + " ---: | --- | ---: | --- | ---: |")
     for name in args.nets:
         seconds = time_trainer_against_bare(args, name)
-        ratio = seconds["as_run"] / seconds["bare"]
-        print(f"| {name} | {seconds['bare']:.4g} | {seconds['in_memory']:.4g} | {seconds['as_run']:.4g} | "
-              f"{args.batch_size / seconds['bare']:.1f} | {args.batch_size / seconds['as_run']:.1f} | {ratio:.3f} | "
-              f"{'met' if ratio <= 1.1 else 'NOT met'} |", flush=True)
+        method, machinery = seconds["as_run"] / seconds["bare"], seconds["as_run"] / seconds["bare_dcmh"]
+        print(f"| {name} | " + " | ".join(f"{seconds[kind]:.4g}" for kind in KINDS) + " | "
+              f"{args.batch_size / seconds['bare']:.1f} | {args.batch_size / seconds['as_run']:.1f} | "
+              f"{method:.3f} | {target(method)} | {machinery:.3f} | {target(machinery)} | "
+              f"{seconds['bare_formula'] / seconds['bare_dcmh']:.3f} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     if args.profile:
         print(f"\nPieces of the trainer's step, each alone, best of {max(3, args.net_steps)} (ms)")

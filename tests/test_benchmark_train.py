@@ -44,20 +44,28 @@ def test_random_pixels_are_read_like_a_file():
     assert (rows == pixels[[2, 5, 7]]).all()  # the same rows give the same pictures
 
 
-def test_trainer_against_bare_step_prints_one_row_per_net_with_its_target(capsys):
+def test_trainer_against_bare_step_prints_one_row_per_net_with_its_targets(capsys):
     script = load_script()
-    script.main(["--variants", "--epoch-variants", "--nets", "cnnf", "mlp-text", "--net-steps", "2", "--feature-dim", "12",
-                 "--profile", *TINY])
+    script.main(["--variants", "--epoch-variants", "--nets", "cnnf", "mlp-text", "lite0-collection", "--net-steps", "2",
+                 "--feature-dim", "12", "--profile", *TINY])
     out = capsys.readouterr().out
     number = r"([\d.]+(?:e-\d+)?)"  # seconds with 4 significant digits
-    rows = re.findall(rf"^\| (cnnf|mlp-text) \| {number} \| {number} \| {number} \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| "
-                      r"(met|NOT met) \|$", out, re.M)
-    assert [row[0] for row in rows] == ["cnnf", "mlp-text"], out
-    for _, bare, in_memory, as_run, ratio, verdict in rows:
-        assert float(bare) > 0 and float(in_memory) > 0 and float(as_run) > 0
-        assert abs(float(ratio) - float(as_run) / float(bare)) <= 0.002 * float(ratio) + 0.001  # printed rounded
-        assert (verdict == "met") == (float(ratio) <= 1.1)
+    seconds = r" \| ".join([number] * len(script.KINDS))
+    rows = re.findall(rf"^\| (cnnf|mlp-text|lite0-collection) \| {seconds} \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| (met|NOT met) \| "
+                      r"([\d.]+) \| (met|NOT met) \| ([\d.]+) \|$", out, re.M)
+    assert [row[0] for row in rows] == ["cnnf", "mlp-text", "lite0-collection"], out
+    for name, *values in rows:
+        timed = dict(zip(script.KINDS, (float(value) for value in values[:len(script.KINDS)])))
+        method, method_verdict, machinery, machinery_verdict, formula = values[len(script.KINDS):]
+        assert all(value > 0 for value in timed.values())
+        for ratio, expected in ((method, timed["as_run"] / timed["bare"]), (machinery, timed["as_run"] / timed["bare_dcmh"]),
+                                (formula, timed["bare_formula"] / timed["bare_dcmh"])):
+            assert abs(float(ratio) - expected) <= 0.002 * expected + 0.001  # printed rounded
+        assert (method_verdict == "met") == (float(method) <= 1.1)
+        assert (machinery_verdict == "met") == (float(machinery) <= 1.1)
+    assert len(re.findall(r"^load average [\d.]+ at the end$", out, re.M)) == 2 and "at the start" in out
     assert "CNN-F forward+backward" not in out  # no variants: part 1 skipped
-    for name in ("cnnf", "mlp-text"):
-        pieces = re.search(rf"^{name}: DCMH loss \+ its gradient ([\d.]+); .*pipeline: next batch, alone ([\d.]+)$", out, re.M)
+    for name in ("cnnf", "mlp-text", "lite0-collection"):
+        pieces = re.search(rf"^{name}: DCMH loss \+ its gradient ([\d.]+);   the formula by autodiff instead ([\d.]+); "
+                           r".*pipeline: next batch, alone ([\d.]+)$", out, re.M)
         assert pieces and all(float(value) > 0 for value in pieces.groups()), out

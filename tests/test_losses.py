@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity, term_weights
+from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity, pairwise_term, term_weights
 
 
 def test_label_similarity_is_one_when_a_label_is_shared():
@@ -70,3 +70,41 @@ def test_autodiff_gradient_equals_the_papers_equation(normalization, phase):
 def test_term_weights_of_the_two_normalizations():
     assert [float(w) for w in term_weights("official", 4, 10)] == pytest.approx([1 / 40] * 3)
     assert [float(w) for w in term_weights("per-item", 4, 10)] == pytest.approx([1 / 40, 1 / 4, 1 / 40])
+
+
+def _reference_pairwise(outputs, other, similarity):
+    """The pairwise sum of eq. (2) as the formula reads, left to autodiff."""
+    theta = 0.5 * tf.matmul(outputs, other, transpose_b=True)
+    return tf.reduce_sum(tf.nn.softplus(theta) - similarity * theta)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+@pytest.mark.parametrize("scale", [1.0, 30.0])  # 30: |Θ| up to ~2,000, where e^Θ overflows even in float64
+def test_closed_form_gradient_equals_autodiff_of_the_formula(dtype, rtol, scale):
+    rng = np.random.default_rng(int(scale))
+    b, n, c = 9, 50, 16
+    outputs = tf.constant(rng.normal(size=(b, c)) * scale, dtype)
+    other = tf.constant(rng.normal(size=(n, c)) * scale, dtype)
+    similarity = tf.constant((rng.random((b, n)) < 0.4).astype(dtype))
+    gradients = []
+    for function in (pairwise_term, _reference_pairwise):
+        with tf.GradientTape() as tape:
+            tape.watch(outputs)
+            value = function(outputs, other, similarity)
+        gradients.append((value.numpy(), tape.gradient(value, outputs).numpy()))
+    (value, gradient), (expected_value, expected_gradient) = gradients
+    theta = 0.5 * outputs.numpy() @ other.numpy().T
+    if scale > 1:
+        with np.errstate(over="ignore"):
+            assert not np.isfinite(np.log(1 + np.exp(theta))).all()  # the naive form would overflow here
+    assert np.isfinite(gradient).all() and np.isfinite(value)
+    assert value == pytest.approx(expected_value, rel=rtol)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=0, atol=rtol * np.abs(expected_gradient).max())
+
+
+def test_pairwise_term_gives_no_gradient_to_the_stored_codes():
+    outputs, other = tf.ones((2, 3)), tf.Variable(tf.ones((4, 3)))
+    with tf.GradientTape() as tape:
+        tape.watch(outputs)
+        value = pairwise_term(outputs, other, tf.zeros((2, 4)))
+    assert tape.gradient(value, other) is None  # a constant of the step: eq. (3) holds G fixed
