@@ -45,6 +45,10 @@ NOT_BUILT = ("the compiled evaluation kernel (dcmh_tf/evaluation/_bucket_kernel.
              "gcc) and reinstall: pip install -e . (or pip install --force-reinstall dcmh-tf).")
 
 
+# (distance << 1) | relevant is kept in 16 bits, and a place's distance in 16 bits of a 64-bit word
+MAX_BITS = 32767
+
+
 def available() -> bool:
     """Whether the compiled kernel was built with this installation."""
     return score_queries is not None

@@ -218,6 +218,8 @@ def _scan(query_codes, db_codes, query_labels, db_labels, *, topk=None, ns: Sequ
     if engine == "kernel" and not bucket_ranking.available():
         _warn_once(bucket_ranking.NOT_BUILT)
         engine = "sort"
+    if engine == "kernel" and bits > bucket_ranking.MAX_BITS:  # codes longer than any the project trains
+        engine = "sort"
     if engine == "kernel":
         ranking = bucket_ranking.BucketRanking(db_words, db_label_words, bits, k, clipped_ns)
     elif engine == "sort":
