@@ -80,7 +80,7 @@ def test_a_run_on_pooled_activations_trains_as_a_run_on_the_map_and_saves_the_wh
     from dcmh_tf.training import trainer
 
     config = tiny_config.replace(image_encoder="efficientnet-lite0", pretrained=None, freeze_stages=8,
-                                 cache_frozen=True, epochs=2, image_hidden=32)
+                                 cache_frozen=True, epochs=2, image_hidden=32, eval_every=1, n_validation=4)
     assert uses_frozen_cache(config)
     seen = {}
     real_split = trainer.split_encoder
@@ -109,6 +109,10 @@ def test_a_run_on_pooled_activations_trains_as_a_run_on_the_map_and_saves_the_wh
     np.testing.assert_array_equal(np.where(top(bottom(x)).numpy() >= 0, 1, -1), np.where(outputs >= 0, 1, -1))
     assert pooled_metrics["map_i2t"] == pytest.approx(map_metrics["map_i2t"], abs=1e-6)
     assert pooled_metrics["map_t2i"] == pytest.approx(map_metrics["map_t2i"], abs=1e-6)
+    # the validation scores of every epoch, made with the top on the cached activations
+    assert len(pooled_metrics["validation"]) == 2
+    for pooled_epoch, map_epoch in zip(pooled_metrics["validation"], map_metrics["validation"]):
+        assert pooled_epoch["map_i2t"] == pytest.approx(map_epoch["map_i2t"], abs=1e-6)
 
 
 def test_the_disk_cache_key_follows_the_cached_shape_and_a_map_is_never_read_as_pooled(tiny_config, tmp_path,
