@@ -43,8 +43,8 @@ PATH_OPTIONS = ("data_path", "pixels")
 @main.command()
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="Starting configuration: 'paper' is the paper's setting, 'demo' trains in minutes on CPU, 'wiki' "
-                   "suits pre-extracted features, 'collection' real photographs: ImageNet EfficientNet-Lite0 (stages "
-                   "1-5 frozen and cached, a 4096-wide layer before the hash layer), because from scratch its picture "
+                   "suits pre-extracted features, 'collection' real photographs: ImageNet EfficientNet-Lite0 (every "
+                   "stage frozen, its pooled features cached, a 4096-wide layer before the hash layer), because from scratch its picture "
                    "net collapses there (CNN-F from scratch when the Lite0 weights' package is missing) "
                    "[default: demo; wiki with --dataset features].")
 @click.option("--dataset", type=click.Choice(DATASETS), default=None,

@@ -3,7 +3,9 @@
 With `freeze_stages` N and `cache_frozen`, an EfficientNet-Lite's stem and stages 1..N never change during a
 run (weights and BatchNorm statistics frozen), so their output for a picture is the same at every epoch.
 Computing it once and training the layers above on it gives the same gradients as the full net on the
-same pictures, at the cost of the top layers only. Pictures are not flipped then (a flip would change
+same pictures, at the cost of the top layers only. With every stage frozen (`freeze_stages` 8) what is
+cached is the global pool's output, (n, 1280) for Lite0, not the 7×7×1280 map under it: the pool has no
+weights, so the trained layers see the same numbers, and the cache is 49× smaller. Pictures are not flipped then (a flip would change
 the cached input); the full model, which shares the top's layers, is what the run saves and exports.
 """
 
@@ -25,7 +27,8 @@ DISK_CACHE_LIMIT = 2 * 2**30
 
 
 def activation_key(bottom: keras.Model, config: Config, n: int) -> str:
-    """What the cached activations depend on: the frozen weights, the net's input size and the pictures' file."""
+    """What the cached activations depend on: the frozen weights, the net's input size, the pictures' file and
+    the activations' shape (the map of the head and the pool over it come from the same weights)."""
     import hashlib
     import os
 
@@ -37,7 +40,8 @@ def activation_key(bottom: keras.Model, config: Config, n: int) -> str:
         if path and os.path.exists(path):
             stat = os.stat(path)
             digest.update(f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    digest.update(f"{config.dataset}|{config.image_size}|{n}".encode())
+    shape = tuple(int(s) for s in bottom.output.shape[1:])
+    digest.update(f"{config.dataset}|{config.image_size}|{n}|{shape}".encode())
     return digest.hexdigest()[:24]
 
 
@@ -47,15 +51,17 @@ def uses_frozen_cache(config: Config) -> bool:
 
 
 def split_encoder(image_encoder: keras.Model, config: Config) -> tuple[keras.Model, keras.Model]:
-    """(bottom, top) of the image encoder at the end of its frozen stages; they share its layers."""
-    from dcmh_tf.models.efficientnet import split_at_stage
+    """(bottom, top) of the image encoder at the end of its frozen stages (past the global pool when every stage
+    is frozen: `frozen_boundary`); they share its layers."""
+    from dcmh_tf.models.efficientnet import frozen_boundary, split_at_layer
 
-    return split_at_stage(image_encoder, config.freeze_stages)
+    return split_at_layer(image_encoder, frozen_boundary(image_encoder, config.freeze_stages))
 
 
 def frozen_activations(bottom: keras.Model, data: PairedData, batch_size: int, echo=print,
                        config: Config | None = None) -> PairedData:
-    """`data` with its pictures replaced by `bottom`'s float32 outputs (n, h, w, channels), in row order.
+    """`data` with its pictures replaced by `bottom`'s float32 outputs, in row order: (n, h, w, channels), or
+    (n, channels) when `bottom` ends with the global pool.
 
     With `config` (and the demo data excepted, which is made in memory), arrays up to `DISK_CACHE_LIMIT` are
     kept in the cache folder under a key of the frozen weights and the pictures' file, and read from there

@@ -114,19 +114,51 @@ def stage_output_name(model: keras.Model, stage: int) -> str:
     return names[-1]
 
 
+# Weightless layers whose output depends on their input alone, the same in training and inference: a cache
+# of frozen activations may run on through them (the global pool after the head). Dropout and noise layers
+# have no weights either, but differ at every training step, so they are not here.
+PURE_LAYERS = (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D, layers.Flatten)
+
+
+def frozen_boundary(model: keras.Model, stage: int) -> str:
+    """The name of the last layer that `freeze_stages` = `stage` fixes: the end of `stage`, or past it the
+    `PURE_LAYERS` that alone take its output (with every stage frozen, the global pool: what the trained
+    layers see is then the pooled vector, not the map)."""
+    name = stage_output_name(model, stage)
+    consumers: dict[int, list] = {}
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.InputLayer):
+            for tensor in layer._inbound_nodes[0].input_tensors:
+                consumers.setdefault(id(tensor), []).append(layer)
+    outputs = {id(tensor) for tensor in model.outputs}
+    while True:
+        boundary = model.get_layer(name).output
+        users = consumers.get(id(boundary), [])
+        if (id(boundary) in outputs or len(users) != 1 or not isinstance(users[0], PURE_LAYERS) or users[0].weights
+                or len(users[0]._inbound_nodes[0].input_tensors) != 1):
+            return name
+        name = users[0].name
+
+
 def split_at_stage(model: keras.Model, stage: int) -> tuple[keras.Model, keras.Model]:
-    """(bottom, top): pixels -> the output of `stage`, and that activation map -> the model's output.
+    """(bottom, top): pixels -> the output of `stage`, and that activation map -> the model's output."""
+    return split_at_layer(model, stage_output_name(model, stage))
+
+
+def split_at_layer(model: keras.Model, name: str) -> tuple[keras.Model, keras.Model]:
+    """(bottom, top): pixels -> the output of layer `name`, and that activation -> the model's output.
 
     The two share the model's layers (and so its weights): train `top` on activations of a frozen
     `bottom` computed once, and the full model holds the trained weights.
     """
-    boundary = model.get_layer(stage_output_name(model, stage)).output
+    boundary = model.get_layer(name).output
     bottom = keras.Model(model.inputs, boundary, name=model.name + "_bottom")
+    below = {id(layer) for layer in bottom.layers}
     top_input = keras.Input(tuple(boundary.shape[1:]), name="activations")
     x = top_input
     tensors = {id(boundary): top_input}
     for layer in model.layers:
-        if layer_stage(layer.name) is not None and layer_stage(layer.name) <= stage or isinstance(layer, keras.layers.InputLayer):
+        if id(layer) in below or isinstance(layer, keras.layers.InputLayer):
             continue
         node_inputs = layer._inbound_nodes[0].input_tensors
         args = [tensors[id(t)] for t in node_inputs]
