@@ -303,13 +303,27 @@ def reference_batch_loss(outputs, other, codes, similarity, rest_sum, config):
     return w_pair * pairwise + w_quant * config.gamma * quantization + w_balance * config.eta * balance
 
 
+def batch_loss(trainer, own, other, positions, outputs, config, formula: bool):
+    """The DCMH objective of the batch at `positions` against the stored buffers `own` and `other`: the
+    formula by autodiff (`reference_batch_loss`) or the trainer's `dcmh_batch_loss`."""
+    import tensorflow as tf
+
+    from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
+
+    similarity = label_similarity(tf.gather(trainer.labels, positions), trainer.labels)
+    rest_sum = tf.reduce_sum(own, axis=0) - tf.reduce_sum(tf.gather(own, positions), axis=0)
+    codes = tf.gather(trainer.codes, positions)
+    if formula:
+        return reference_batch_loss(outputs, other, codes, similarity, rest_sum, config)
+    return dcmh_batch_loss(outputs, other, codes, similarity, rest_sum, config.gamma, config.eta,
+                           config.loss_normalization)["total"]
+
+
 def make_bare_dcmh_step(trainer, phase: str, optimizer, formula: bool):
     """A plain TF step of `trainer`'s `phase` net on the DCMH objective against the stored buffer of all n
     pairs: forward, the loss (the formula by autodiff, or the trainer's `dcmh_batch_loss`), backward, the
     optimizer; no buffer update, no input check, no pipeline. Returns the total loss."""
     import tensorflow as tf
-
-    from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
 
     encoder, config = trainer.encoders[phase], trainer.config
     own, other = trainer.buffers[phase], trainer.buffers["text" if phase == "image" else "image"]
@@ -318,15 +332,7 @@ def make_bare_dcmh_step(trainer, phase: str, optimizer, formula: bool):
     @tf.function(jit_compile=config.jit)
     def step(positions, x):
         with tf.GradientTape() as tape:
-            outputs = encoder(x, training=True)
-            similarity = label_similarity(tf.gather(trainer.labels, positions), trainer.labels)
-            rest_sum = tf.reduce_sum(own, axis=0) - tf.reduce_sum(tf.gather(own, positions), axis=0)
-            codes = tf.gather(trainer.codes, positions)
-            if formula:
-                loss = reference_batch_loss(outputs, other, codes, similarity, rest_sum, config)
-            else:
-                loss = dcmh_batch_loss(outputs, other, codes, similarity, rest_sum, config.gamma, config.eta,
-                                       config.loss_normalization)["total"]
+            loss = batch_loss(trainer, own, other, positions, encoder(x, training=True), config, formula)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
@@ -401,7 +407,7 @@ def profile_trainer_step(args, name: str) -> dict[str, float]:
     the pipeline's batch with nothing else running."""
     import tensorflow as tf
 
-    from dcmh_tf.training.losses import dcmh_batch_loss, label_similarity
+    from dcmh_tf.training.losses import label_similarity
     from dcmh_tf.training.trainer import non_finite_rows
 
     net = NETS[name]
@@ -416,14 +422,7 @@ def profile_trainer_step(args, name: str) -> dict[str, float]:
         def loss_and_gradient(positions, outputs):
             with tf.GradientTape() as tape:
                 tape.watch(outputs)
-                rest_sum = tf.reduce_sum(own, axis=0) - tf.reduce_sum(tf.gather(own, positions), axis=0)
-                similarity = label_similarity(tf.gather(trainer.labels, positions), trainer.labels)
-                codes = tf.gather(trainer.codes, positions)
-                if formula:
-                    loss = reference_batch_loss(outputs, other, codes, similarity, rest_sum, config)
-                else:
-                    loss = dcmh_batch_loss(outputs, other, codes, similarity, rest_sum, config.gamma, config.eta,
-                                           config.loss_normalization)["total"]
+                loss = batch_loss(trainer, own, other, positions, outputs, config, formula)
             # the loss too: a graph that returned the gradient alone would prune the softplus away
             return loss, tape.gradient(loss, outputs)
 
