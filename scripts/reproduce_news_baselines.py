@@ -23,13 +23,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = "cca-itq,cmfh,scm-seq,seph-lin,seph-rnd,seph-km,stmh"
+sys.path.insert(0, str(ROOT / "scripts"))
+from steps import BASELINE_METHODS, Steps  # noqa: E402
 SETTINGS = {"handcrafted": "hand-crafted features (HOG + HSV histogram + SIFT BoVW, 708-d)",
             "cnn": "CNN features (full7 of DCMH's CNN-F trained from scratch on the news pictures, 1024-d)"}
 
@@ -60,20 +59,14 @@ def main(argv=None) -> None:
         ("hand-crafted features", work / "news-handcrafted.npz",
          ["datasets", "features", str(prepared), "--handcrafted", "--output", str(work / "news-handcrafted.npz")]),
         *[(f"compare on {kind} features", work / f"results-{kind}" / "results.json",
-           ["compare", "--data-path", str(work / f"news-{kind}.npz"), "--methods", METHODS, "--bits", "16,32,64",
+           ["compare", "--data-path", str(work / f"news-{kind}.npz"), "--methods", BASELINE_METHODS, "--bits", "16,32,64",
             "--seeds", str(args.seeds), "--sensitivity-values", "", "--output", str(work / f"results-{kind}")])
           for kind in SETTINGS],
     ]
-    times = json.loads((work / "times.json").read_text()) if (work / "times.json").exists() else {}
+    runner = Steps(work)
     for label, done, command in ([] if args.report_only else steps):
-        if done.exists():
-            continue
-        started = time.perf_counter()
-        print("dcmh-tf " + " ".join(command), flush=True)
-        subprocess.run(["dcmh-tf", *command, "--no-progress"], check=True)
-        times[label] = round(time.perf_counter() - started, 1)
-        (work / "times.json").write_text(json.dumps(times, indent=1) + "\n")
-    write_page(work, Path(args.output), times)
+        runner.run(label, done, command)
+    write_page(work, Path(args.output), runner.times)
 
 
 def write_page(work: Path, output: Path, times: dict) -> None:

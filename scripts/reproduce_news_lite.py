@@ -23,12 +23,12 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
-import time
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = "cca-itq,cmfh,scm-seq,seph-lin,seph-rnd,seph-km,stmh"
+sys.path.insert(0, str(ROOT / "scripts"))
+from steps import BASELINE_METHODS, Steps  # noqa: E402
 SETTINGS = {"handcrafted": "hand-crafted features (HOG + HSV histogram + SIFT BoVW)",
             "lite0": "ImageNet EfficientNet-Lite0 features (pooled head, 1280-d, fixed)"}
 
@@ -55,22 +55,8 @@ def main(argv=None) -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see scripts/reproduce.py
     bits = [int(b) for b in args.bits.split(",")]
     prepared = work / "prepared" / "COLLECTION.mat"
-    times_path = work / "times.json"
-    times = json.loads(times_path.read_text()) if times_path.exists() else {}
-    skipped: list[str] = []
-
-    def step(label: str, done: Path, command: list[str]) -> bool:
-        if done.exists():
-            return True
-        if args.deadline and datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M") >= args.deadline:
-            skipped.append(label)
-            return False
-        started = time.perf_counter()
-        print(f"[{datetime.datetime.now(datetime.timezone.utc):%H:%M:%S}] dcmh-tf " + " ".join(command), flush=True)
-        subprocess.run(["dcmh-tf", *command, "--no-progress"], check=True)
-        times[label] = round(time.perf_counter() - started, 1)
-        times_path.write_text(json.dumps(times, indent=1) + "\n")
-        return True
+    steps = Steps(work, args.deadline)
+    step = steps.run
 
     if not args.report_only:
         step("prepare", prepared, ["datasets", "prepare", "collection", "--raw", args.raw, "--output",
@@ -91,7 +77,7 @@ def main(argv=None) -> None:
             if kind not in args.baseline_settings.split(","):
                 return
             step(f"baselines on {kind} features", work / f"results-{kind}" / "results.json",
-                 ["compare", "--data-path", str(work / f"news-{kind}.npz"), "--methods", METHODS, "--bits", args.bits,
+                 ["compare", "--data-path", str(work / f"news-{kind}.npz"), "--methods", BASELINE_METHODS, "--bits", args.bits,
                   "--seeds", str(args.baseline_seeds), "--sensitivity-values", "", "--output", str(work / f"results-{kind}")])
 
         def final(b: int, seed: int) -> None:
@@ -112,7 +98,7 @@ def main(argv=None) -> None:
                 final(b, seed)
         for b in bits[1:]:
             validation_curve(b)
-    write_page(work, Path(args.output), times, bits, args, skipped)
+    write_page(work, Path(args.output), steps.times, bits, args, steps.skipped)
 
 
 def validation_history(work: Path, b: int) -> list[dict]:
