@@ -85,7 +85,7 @@ def test_an_index_of_another_code_length_is_refused(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (None, "not found; create it with `dcmh-tf encode"),
-    (b"not a zip", "is not an index file"),
+    (b"not a zip", "is not an index file .*: not a NumPy .npz \\(zip\\) archive"),
     ("other-npz", "is not a dcmh-tf index"),
 ])
 def test_foreign_files_are_refused(tmp_path, content, message):

@@ -378,6 +378,9 @@ class HammingIndex:
         rebuild = f"encode the database again: `dcmh-tf encode RUN --output {path}`"
         if not path.is_file():
             raise DataError(f"index file {path} not found; create it with `dcmh-tf encode RUN --output {path}`.")
+        if not zipfile.is_zipfile(path):  # else NumPy's message speaks of pickled data, whatever the bytes
+            raise DataError(f"{path} is not an index file (.npz written by `dcmh-tf encode`): not a NumPy .npz "
+                            f"(zip) archive; {rebuild}.")
         try:
             with np.load(path, allow_pickle=False) as f:
                 arrays = {key: f[key] for key in f.files}
