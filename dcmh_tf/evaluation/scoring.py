@@ -70,21 +70,23 @@ def encode_split(image_encoder, text_encoder, data: PairedData, split: Split, ba
 
 
 def evaluate_encoders(image_encoder, text_encoder, data: PairedData, split: Split, batch_size: int = 256, *,
-                      detailed: bool = False, topk: int | None = DEFAULT_TOPK, progress: bool = False) -> dict:
+                      detailed: bool = False, topk: int | None = DEFAULT_TOPK, progress: bool = False,
+                      spread: bool = True) -> dict:
     """Cross-modal retrieval scores, queries against the database, codes = sign of the encoders' outputs.
 
     Returns {"map_i2t", "map_t2i", "n_query", "n_database", "codes"}: I→T ranks database texts for image
     queries, T→I database images for text queries. With `detailed`, also "topk" and "i2t" / "t2i":
     `RetrievalScores.to_dict()` of each direction (MAP@topk, P@N, precision / recall / F at radius
     0, 1, 2 and the hash-lookup precision-recall curve). "codes": {"image", "text"}:
-    `dcmh_tf.hashing.code_spread` of the database codes of each modality (`collapse_warning` reads it).
+    `dcmh_tf.hashing.code_spread` of the database codes of each modality (`collapse_warning` reads it),
+    left out with `spread=False` (model selection, which keeps only the MAPs).
     """
     labels = np.asarray(data.labels)
     codes = encode_split(image_encoder, text_encoder, data, split, batch_size, progress)
     query_labels, db_labels = labels[split.query], labels[split.database]
-    metrics: dict = {"n_query": int(len(split.query)), "n_database": int(len(split.database)),
-                     # how spread the database codes are (`hashing.code_spread`): collapsed codes read here
-                     "codes": {modality: code_spread(codes["database", modality]) for modality in ("image", "text")}}
+    metrics: dict = {"n_query": int(len(split.query)), "n_database": int(len(split.database))}
+    if spread:  # how spread the database codes are (`hashing.code_spread`): collapsed codes read here
+        metrics["codes"] = {modality: code_spread(codes["database", modality]) for modality in ("image", "text")}
     for direction, (query_modality, db_modality) in DIRECTIONS.items():
         query_codes, db_codes = codes["query", query_modality], codes["database", db_modality]
         if detailed:

@@ -38,7 +38,7 @@ class ModelSelection:
         "best" True when it is. `scoring`: (image encoder, data) to score with instead, e.g. the layers
         above frozen stages on their cached activations (the same codes, computed faster)."""
         scorer, data = scoring if scoring is not None else (image_encoder, self.data)
-        metrics = evaluate_encoders(scorer, text_encoder, data, self.split, self.config.batch_size)
+        metrics = evaluate_encoders(scorer, text_encoder, data, self.split, self.config.batch_size, spread=False)
         record = {"epoch": epoch, "map_i2t": metrics["map_i2t"], "map_t2i": metrics["map_t2i"],
                   "n_validation": metrics["n_query"], "n_database": metrics["n_database"]}
         earlier = [r for r in self.history if r["epoch"] < epoch]  # a resumed run redoes later epochs
