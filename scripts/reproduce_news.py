@@ -39,6 +39,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see scripts/reproduce.py
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from steps import past_deadline  # noqa: E402
+
 BASELINES = ("cca-itq", "cmfh", "scm-seq", "seph-lin")
 DETERMINISTIC = ("scm-seq",)  # its seed is not used: one run per code length
 DIRECTIONS = {"i2t": ("image", "text"), "t2i": ("text", "image")}
@@ -394,14 +397,6 @@ def plot_validation(results: dict, path: Path) -> None:
     axes.legend(fontsize=8)
     figure.tight_layout()
     FigureCanvasAgg(figure).print_png(str(path))
-
-
-def past_deadline(deadline: str | None) -> bool:
-    if not deadline:
-        return False
-    now = datetime.datetime.now(datetime.timezone.utc)
-    hours, minutes = map(int, deadline.split(":"))
-    return (now.hour, now.minute) >= (hours, minutes)
 
 
 def log(message: str) -> None:

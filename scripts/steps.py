@@ -19,6 +19,15 @@ from dcmh_tf.baselines import BASELINES
 BASELINE_METHODS = ",".join(BASELINES)
 
 
+def past_deadline(deadline: str | None) -> bool:
+    """True once the UTC clock reads DEADLINE (HH:MM) or later; False without a deadline."""
+    if not deadline:
+        return False
+    now = datetime.datetime.now(datetime.timezone.utc)
+    hours, minutes = map(int, deadline.split(":"))
+    return (now.hour, now.minute) >= (hours, minutes)
+
+
 class Steps:
     def __init__(self, work: Path, deadline: str | None = None):
         self.times_path = work / "times.json"
