@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from steps import BASELINE_METHODS, Steps  # noqa: E402
+from dcmh_tf.run_directory import best_record  # noqa: E402
 SETTINGS = {"handcrafted": "hand-crafted features (HOG + HSV histogram + SIFT BoVW)",
             "lite0": "ImageNet EfficientNet-Lite0 features (pooled head, 1280-d, fixed)"}
 
@@ -81,7 +82,7 @@ def main(argv=None) -> None:
                   "--seeds", str(args.baseline_seeds), "--sensitivity-values", "", "--output", str(work / f"results-{kind}")])
 
         def final(b: int, seed: int) -> None:
-            epochs = chosen_epochs(work, b, bits, args.max_epochs)
+            epochs = chosen_epochs(work, bits, args.max_epochs)
             step(f"DCMH {b} bits seed {seed}", work / "runs" / f"dcmh-{b}-seed{seed}" / "metrics.json",
                  [*fit, "--bits", str(b), "--seed", str(seed), "--epochs", str(epochs), "--output",
                   str(work / "runs" / f"dcmh-{b}-seed{seed}")])
@@ -106,15 +107,11 @@ def validation_history(work: Path, b: int) -> list[dict]:
     return json.loads(path.read_text()).get("validation", []) if path.exists() else []
 
 
-def chosen_epochs(work: Path, b: int, bits: list[int], fallback: int) -> int:
-    """The epoch of the best validation MAP (mean of both directions) on the first code length's curve (the one
-    run before any final run; the others are run last, for the record), else `fallback`."""
-    for candidate in bits[:1]:
-        history = validation_history(work, candidate)
-        if history:
-            best = max(history, key=lambda r: ((r["map_i2t"] + r["map_t2i"]) / 2, -r["epoch"]))
-            return int(best["epoch"])
-    return fallback
+def chosen_epochs(work: Path, bits: list[int], fallback: int) -> int:
+    """The epoch of the best validation MAP (mean of both directions, earliest on ties) on the first code length's
+    curve (the one run before any final run; the others are run last, for the record), else `fallback`."""
+    best = best_record(validation_history(work, bits[0])) if bits else None
+    return int(best["epoch"]) if best is not None else fallback
 
 
 def dcmh_rows(work: Path, bits: list[int]) -> dict[int, list[dict]]:
@@ -247,7 +244,7 @@ def write_page(work: Path, output: Path, times: dict, bits: list[int], args, ski
         history = validation_history(work, b)
         if history:
             curve = ", ".join(f"{r['epoch']}: {r['map_i2t']:.3f}/{r['map_t2i']:.3f}" for r in history)
-            lines.append(f"- {b} bits (I→T/T→I by epoch; chosen: {chosen_epochs(work, b, bits, args.max_epochs)} "
+            lines.append(f"- {b} bits (I→T/T→I by epoch; chosen: {chosen_epochs(work, bits, args.max_epochs)} "
                          f"epochs): {curve}")
     lines += ["", "## Time (this 2-core CPU, shared with other jobs)", ""]
     lines += [f"- {label}: {seconds / 60:.1f} min" for label, seconds in times.items()]
