@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from steps import BASELINE_METHODS, Steps  # noqa: E402
+from dcmh_tf.baselines.comparison import METHOD_TITLES  # noqa: E402
 from dcmh_tf.run_directory import best_record  # noqa: E402
 SETTINGS = {"handcrafted": "hand-crafted features (HOG + HSV histogram + SIFT BoVW)",
             "lite0": "ImageNet EfficientNet-Lite0 features (pooled head, 1280-d, fixed)"}
@@ -286,9 +287,7 @@ def plot_pr_curves(work: Path, output: Path, b: int) -> None:
 
 
 def results_name(method: str) -> str:
-    names = {"cca-itq": "CCA-ITQ", "cmfh": "CMFH", "scm-seq": "SCM-seq", "seph-lin": "SePH-lin", "seph-rnd": "SePH-rnd",
-             "seph-km": "SePH-km", "stmh": "STMH"}
-    return names.get(method.lower(), method)
+    return METHOD_TITLES.get(method.lower(), method)
 
 
 if __name__ == "__main__":
