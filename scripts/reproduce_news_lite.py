@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from steps import BASELINE_METHODS, Steps  # noqa: E402
 from dcmh_tf.baselines.comparison import METHOD_TITLES  # noqa: E402
+from dcmh_tf.baselines.paper_report import sample_std, summarize  # noqa: E402
 from dcmh_tf.run_directory import best_record  # noqa: E402
 SETTINGS = {"handcrafted": "hand-crafted features (HOG + HSV histogram + SIFT BoVW)",
             "lite0": "ImageNet EfficientNet-Lite0 features (pooled head, 1280-d, fixed)"}
@@ -128,7 +129,7 @@ def _cell(values: list[float]):
 
     if not values:
         return None
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, len(values)
+    return float(np.mean(values)), sample_std(values), len(values)
 
 
 def earlier_handcrafted_table(page: Path, bits: list[int]) -> dict:
@@ -170,12 +171,8 @@ def write_page(work: Path, output: Path, times: dict, bits: list[int], args, ski
         path = work / f"results-{kind}" / "results.json"
         table, source = {}, ""
         if path.exists():
-            per = {}
-            for run in json.loads(path.read_text())["runs"]:
-                per.setdefault(run["method"], {}).setdefault(run["bits"], []).append(run)
-            for method, by_bits in per.items():
-                table[method] = {(d, b): _cell([r[f"map_{d}"] for r in by_bits.get(b, [])]) for d in ("i2t", "t2i")
-                                 for b in bits}
+            for method, cells in summarize(json.loads(path.read_text())).items():
+                table[method] = {(d, b): cells.get((d, b)) for d in ("i2t", "t2i") for b in bits}
         elif kind == "handcrafted" and (ROOT / "docs" / "results" / "news-baselines.md").exists():
             table = earlier_handcrafted_table(ROOT / "docs" / "results" / "news-baselines.md", bits)
             source = ("Baseline rows not run again here: taken from [news-baselines.md](news-baselines.md), made by the "
