@@ -138,13 +138,17 @@ def run_child(args) -> dict:
 
     if args.child == "faiss":
         import faiss  # noqa: F401  (imported before the clock starts, like the engine)
+    timed_sort = None  # the sorting engine's scores from its timed run, compared with the kernel's below
+
     def run_method():
+        nonlocal timed_sort
         if args.child == "engine":
             return mean_average_precision(query_codes, db_codes, query_labels, db_labels)
         if args.child == "engine-all":
             return retrieval_scores(query_codes, db_codes, query_labels, db_labels, topk=500).map
         if args.child == "sort":
-            return retrieval_scores(query_codes, db_codes, query_labels, db_labels, topk=500, engine="sort").map
+            timed_sort = retrieval_scores(query_codes, db_codes, query_labels, db_labels, topk=500, engine="sort")
+            return timed_sort.map
         if args.child == "numpy":
             return reference_map(query_codes[subset], db_codes, query_labels[subset], db_labels)
         value, figures["search_seconds"] = faiss_map(query_codes[subset], db_codes, query_labels[subset], db_labels,
@@ -170,8 +174,7 @@ def run_child(args) -> dict:
     figures.update(method=args.child, map=value, n_timed=n_timed, seconds=wall, cpu_seconds=cpu,
                    peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, data_rss_mb=rss_data)
     if args.child == "sort":  # every figure of both engines, compared bit for bit
-        kernel = retrieval_scores(query_codes, db_codes, query_labels, db_labels, topk=500)
-        reference = retrieval_scores(query_codes, db_codes, query_labels, db_labels, topk=500, engine="sort")
+        kernel, reference = retrieval_scores(query_codes, db_codes, query_labels, db_labels, topk=500), timed_sort
         figures["identical"] = {
             "map": kernel.map == reference.map, "map_at_500": kernel.map_at_k == reference.map_at_k,
             "precision_at_n": kernel.precision_at_n == reference.precision_at_n,
@@ -179,7 +182,6 @@ def run_child(args) -> dict:
             "lookup_recall": bool(np.array_equal(kernel.lookup_recall, reference.lookup_recall)),
         }
         figures["kernel_map"], figures["kernel_map_at_500"] = kernel.map, kernel.map_at_k
-        figures["sort_map_at_500"] = reference.map_at_k
     if args.child in ("numpy", "faiss"):
         # The same queries through the engine, and through the reference with a stable sort: the
         # engine's MAP is exact with ties in database order, which the stable reference also gives.
