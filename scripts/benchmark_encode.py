@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmark_eval import cpu_model  # noqa: E402  (one reading of /proc/cpuinfo for every benchmark)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -30,16 +33,6 @@ def parse_arguments():
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per cell (after one warm-up pass)")
     parser.add_argument("--modalities", nargs="+", choices=["image", "text"], default=["image", "text"])
     return parser.parse_args()
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def best_rate(call, n: int, repeats: int) -> tuple[float, object]:

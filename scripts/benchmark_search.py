@@ -44,6 +44,9 @@ import numpy as np
 
 from dcmh_tf.retrieval.index import INDEX_TYPES, HammingIndex, default_parameters, linear_scan_search
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmark_eval import cpu_model  # noqa: E402  (one reading of /proc/cpuinfo for every benchmark)
+
 
 def random_packed(rng, n, bits):
     return rng.integers(0, 256, size=(n, bits // 8), dtype=np.uint8)
@@ -73,14 +76,6 @@ def recall(distances, exact_distances, k):
     """Share of the k results that are as near as the exact k-th neighbour."""
     found = (distances[:, :k] >= 0) & (distances[:, :k] <= exact_distances[:, k - 1:k])
     return float(found.mean())
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 def timed(function, repeats):

@@ -28,6 +28,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmark_eval import cpu_model  # noqa: E402  (one reading of /proc/cpuinfo for every benchmark)
+
 QUERY_TARGET = 1.5
 MISTAKE_TARGET = 1.0
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -41,13 +44,6 @@ def parse_arguments():
     parser.add_argument("--query-repeats", type=int, default=10)
     parser.add_argument("--only", nargs="*", default=None, help="commands to time (default: all)")
     return parser.parse_args()
-
-
-def cpu_model() -> str:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 # `python -m dcmh_tf.cli` plus one line on stderr at exit saying whether TensorFlow was imported
