@@ -530,16 +530,8 @@ def time_efficientnet(args, encoder: str, freeze: int) -> dict:
     result["features pictures/s"] = rate(lambda x: pooled(x, training=False).numpy(), pixels, args.steps)
 
     optimizer = keras.optimizers.Adam(1e-4)
-    variables = trained.trainable_variables
-    optimizer.build(variables)
-
-    @tf.function
-    def bare_step(x):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(trained(x, training=True)))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
-
+    optimizer.build(trained.trainable_variables)
+    bare_step = make_bare_step(trained, optimizer, False)
     result["bare pictures/s"] = rate(lambda x: bare_step(tf.constant(x)).numpy(), inputs, args.steps)
 
     n = batch * (args.steps + 1)
