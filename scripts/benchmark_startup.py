@@ -150,8 +150,6 @@ def main() -> None:
                 continue
             load = os.getloadavg()[0]
             timer = time_serve if kind == "serve" else time_command
-            if command == "fit" and kind == "work":
-                shutil.rmtree(work / "fit", ignore_errors=True)
             results = []
             for _ in range(repeats):
                 if command == "fit" and kind == "work":
