@@ -66,9 +66,7 @@ def cases(run: Path, work: Path):
     yield "`fit --resume runs/nonexistent`", ["fit", "--resume", "runs/nonexistent"]
     yield "`evaluate plots` (a mistyped RUN)", ["evaluate", "plots"]
     yield "`evaluate RUN`: TensorFlow's start-up lines", ["evaluate", run, "--json"]
-    index = work / "images.npz"
-    if not index.exists():
-        subprocess.run([*DCMH, "encode", str(run), "-o", str(index), "--no-progress"], check=True, capture_output=True)
+    index = work / "images.npz"  # made by main before the cases
     query = ["search", run, "--index", index]
     yield '`search RUN --index INDEX --tags "中国队获得银牌"` (a sentence in --tags)', [*query, "--tags", "中国队获得银牌"]
     yield '`search RUN --index INDEX --image "中国队获得银牌"` (a text in --image)', [*query, "--image", "中国队获得银牌"]
@@ -99,7 +97,7 @@ def cases(run: Path, work: Path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         yield f"`serve RUN --index INDEX --port {busy.getsockname()[1]}`, a port another program listens on", \
-            ["serve", run, "--index", work / "images.npz", "--port", busy.getsockname()[1]]
+            ["serve", run, "--index", index, "--port", busy.getsockname()[1]]
     yield "`datasets prepare collection --raw ../shared/data/web_news --split-column split` (the Wikipedia layout)", \
         ["datasets", "prepare", "collection", "--raw", SHARED / "web_news", "--output", work / "prepared",
          "--split-column", "split"]
