@@ -54,6 +54,9 @@ KERAS_FILES = {"image": "image_encoder.keras", "text": "text_encoder.keras"}
 TOKENIZER = "tokenizer.json"
 LOCK = "fit.lock"
 ONNX = "onnx"
+# what a resumed run may change besides its epochs (`RunDirectory.resumed_config`): how it reads its pictures, not
+# which (the same batches either way); `dcmh-tf fit --resume` options and `DCMH.fit` of a loaded model alike
+READING_FIELDS = ("pixels", "readers")
 
 
 class RunLiveError(RunDirectoryError):

@@ -30,12 +30,10 @@ from dcmh_tf.data.paired import PairedData, Split
 from dcmh_tf.data.splits import carve_validation
 from dcmh_tf.errors import ConfigError, DataError, RunDirectoryError
 from dcmh_tf.evaluation.metrics import DEFAULT_TOPK
-from dcmh_tf.run_directory import CONFIG, RunDirectory
+from dcmh_tf.run_directory import CONFIG, READING_FIELDS, RunDirectory
 
 # The file a run trained on arrays keeps them in, inside the run directory.
 ARRAYS = "arrays.npz"
-# what a resumed run may change: how its pictures are read, not which (as `dcmh-tf fit --resume`)
-READING_FIELDS = ("pixels", "readers")
 
 
 def default_preset(image_encoder: str | None) -> str:
