@@ -244,7 +244,7 @@ def check_paths_exist(given: dict) -> None:
     start-up, with the nearest names in its folder when there are any (a typo)."""
     import difflib
 
-    for key in ("data_path", "pixels"):
+    for key in PATH_OPTIONS:
         if key not in given or Path(given[key]).exists():
             continue
         path = Path(given[key])
