@@ -83,8 +83,7 @@ class DCMH:
         """A model of a resolved `Config` (what `dcmh-tf fit` makes of its options)."""
         if not isinstance(config, Config):
             raise ConfigError(f"config: expected a dcmh_tf.config.Config, received {type(config).__name__}.")
-        model = cls.__new__(cls)
-        cls.__init__(model, preset="demo")
+        model = cls(preset="demo")
         model.config = config.validate()
         return model
 
