@@ -382,11 +382,6 @@ def resolve_config(preset: str, **overrides: Any) -> Config:
     encoder = changes.get("image_encoder", base.image_encoder)
     if preset == "collection" and encoder not in EFFICIENTNETS:
         base = COLLECTION_FROM_SCRATCH
-    if encoder not in EFFICIENTNETS and base.image_encoder in EFFICIENTNETS:  # e.g. --image-encoder cnnf
-        changes.setdefault("freeze_stages", 0)
-        changes.setdefault("image_hidden", 0)
-        if base.pretrained == "imagenet":
-            changes.setdefault("pretrained", None)
     if encoder in EFFICIENTNETS and encoder != base.image_encoder:
         changes.setdefault("image_size", EFFICIENTNETS[encoder])
         changes.setdefault("pretrained", "imagenet")

@@ -54,6 +54,9 @@ KERAS_FILES = {"image": "image_encoder.keras", "text": "text_encoder.keras"}
 TOKENIZER = "tokenizer.json"
 LOCK = "fit.lock"
 ONNX = "onnx"
+# what a resumed run may change besides its epochs (`RunDirectory.resumed_config`): how it reads its pictures, not
+# which (the same batches either way); `dcmh-tf fit --resume` options and `DCMH.fit` of a loaded model alike
+READING_FIELDS = ("pixels", "readers")
 
 
 class RunLiveError(RunDirectoryError):
@@ -354,7 +357,7 @@ class RunDirectory:
         paths = self.weight_files()
         # within one process (a query checks the index and the ONNX files against it), the files are
         # hashed again only when one of them was replaced
-        key = self.weights_stamp()
+        key = self._stamp(paths)
         if key not in _FINGERPRINTS:
             digest = hashlib.sha256()
             for path in paths:
@@ -376,7 +379,11 @@ class RunDirectory:
     def weights_stamp(self) -> tuple:
         """(path, inode, size, mtime in ns) of each weight file: changes whenever one is written again
         (checkpoints are swapped in as new files), without reading them."""
-        return tuple((str(path.resolve()), *_file_stamp(path)) for path in self.weight_files())
+        return self._stamp(self.weight_files())
+
+    @staticmethod
+    def _stamp(paths: list[Path]) -> tuple:
+        return tuple((str(path.resolve()), *_file_stamp(path)) for path in paths)
 
     def identity(self) -> dict[str, str]:
         """{"path", "fingerprint"}: what an index or an export records of the run that made it."""

@@ -93,10 +93,7 @@ class Tokenizer:
     # cutting ---------------------------------------------------------------------------------
     def tokens(self, text: str) -> list[str]:
         """The tokens of `text` in order (repeats kept), before any vocabulary lookup."""
-        text = text.lower()
-        if self.mode == "characters":
-            text = _UNSPACED_RUN.sub(r" \1 ", text)
-        words = _NOT_LETTER.sub(" ", text).split()
+        words = self._words(text)
         if self.mode == "words":
             return words
         tokens = [word for word in words if not _UNSPACED_WORD.fullmatch(word)]
@@ -104,6 +101,14 @@ class Tokenizer:
             if _UNSPACED_WORD.fullmatch(word):
                 tokens.extend(word[i:i + n] for n in self.ngrams for i in range(len(word) - n + 1))
         return tokens
+
+    def _words(self, text: str) -> list[str]:
+        """The words of `text`, lower-cased, in order; in mode "characters" each run of unspaced script
+        is a word of its own."""
+        text = text.lower()
+        if self.mode == "characters":
+            text = _UNSPACED_RUN.sub(r" \1 ", text)
+        return _NOT_LETTER.sub(" ", text).split()
 
     # vocabulary ------------------------------------------------------------------------------
     def build(self, texts: Iterable[str], *, min_count: int = 1, max_words: int | None = None) -> "Tokenizer":
@@ -138,9 +143,8 @@ class Tokenizer:
         中国, 队 and 获得 known gives ["银牌"], not the bigrams 队获, 得银 and 银牌 that `unknown_tokens` lists."""
         if self.mode == "words":
             return self.unknown_tokens(text)
-        lowered = _UNSPACED_RUN.sub(r" \1 ", text.lower())
         unknown = []
-        for word in _NOT_LETTER.sub(" ", lowered).split():
+        for word in self._words(text):
             if not _UNSPACED_WORD.fullmatch(word):
                 if word not in self._columns:
                     unknown.append(word)

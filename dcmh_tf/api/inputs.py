@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dcmh_tf.data.validation import as_float_matrix, as_multi_hot, check_row_counts, warn_unlabelled
+from dcmh_tf.data.validation import as_float_matrix, as_multi_hot, check_row_counts
 from dcmh_tf.errors import DataError
 
 # pictures resized at a time when they come at another size than the run's
@@ -175,7 +175,3 @@ def as_triple(value: Any, where: str) -> tuple[Any, Any, Any]:
         raise DataError(f"{where}: expected (images, texts, labels) or a tf.data.Dataset of such elements, "
                         f"received {type(value).__name__}{f' of {len(value)} items' if isinstance(value, (tuple, list)) else ''}.")
     return tuple(value)
-
-
-def check_labelled(labels: np.ndarray, where: str) -> None:
-    warn_unlabelled(labels, where)

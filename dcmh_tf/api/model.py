@@ -22,20 +22,19 @@ import numpy as np
 
 from dcmh_tf.api.callbacks import KerasCallbacks
 from dcmh_tf.api.inputs import (
-    as_features, as_labels, as_pictures, as_texts, as_triple, check_lengths, check_labelled, is_dataset,
+    as_features, as_labels, as_pictures, as_texts, as_triple, check_lengths, is_dataset,
     read_dataset,
 )
 from dcmh_tf.config import PRESETS, Config, resolve_config
 from dcmh_tf.data.paired import PairedData, Split
 from dcmh_tf.data.splits import carve_validation
+from dcmh_tf.data.validation import warn_unlabelled
 from dcmh_tf.errors import ConfigError, DataError, RunDirectoryError
 from dcmh_tf.evaluation.metrics import DEFAULT_TOPK
-from dcmh_tf.run_directory import CONFIG, RunDirectory
+from dcmh_tf.run_directory import CONFIG, READING_FIELDS, RunDirectory
 
 # The file a run trained on arrays keeps them in, inside the run directory.
 ARRAYS = "arrays.npz"
-# what a resumed run may change: how its pictures are read, not which (as `dcmh-tf fit --resume`)
-READING_FIELDS = ("pixels", "readers")
 
 
 def default_preset(image_encoder: str | None) -> str:
@@ -85,8 +84,7 @@ class DCMH:
         """A model of a resolved `Config` (what `dcmh-tf fit` makes of its options)."""
         if not isinstance(config, Config):
             raise ConfigError(f"config: expected a dcmh_tf.config.Config, received {type(config).__name__}.")
-        model = cls.__new__(cls)
-        cls.__init__(model, preset="demo")
+        model = cls(preset="demo")
         model.config = config.validate()
         return model
 
@@ -257,7 +255,7 @@ class DCMH:
             split = Split(query=carved.validation, database=carved.train, train=carved.train,
                           validation=carved.validation)
         label_matrix, classes = as_labels(labels)
-        check_labelled(label_matrix[split.train], "labels")
+        warn_unlabelled(label_matrix[split.train], "labels")
         if isinstance(texts, (list, tuple)) and texts and isinstance(texts[0], str) and tokenizer is None:
             tokenizer = _build_tokenizer([texts[i] for i in split.train])
         text_matrix = as_texts(texts, tokenizer, self.text_dim, "texts")

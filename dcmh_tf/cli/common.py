@@ -33,12 +33,7 @@ def check_run(path, *, not_live: str | None = None) -> None:
     """Refuse a RUN that is not a trained run directory (with `not_live`, the command's name, also one
     that a fit is training right now), then import TensorFlow: a mistyped RUN fails in a fraction of
     a second instead of after TensorFlow's start-up."""
-    from dcmh_tf.run_directory import RunDirectory
-
-    run = RunDirectory.open(path)
-    if not_live is not None:
-        run.refuse_live(not_live)
-    run.check_checkpoint(read_buffers=False)
+    open_run(path, not_live=not_live)
     import_tensorflow()
 
 
@@ -46,11 +41,14 @@ def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
-def open_run(path):
-    """The checked `RunDirectory` at `path`, without TensorFlow: a mistyped RUN fails at once."""
+def open_run(path, *, not_live: str | None = None):
+    """The checked `RunDirectory` at `path`, without TensorFlow: a mistyped RUN fails at once. With
+    `not_live`, the command's name, a run that a fit is training right now is refused too."""
     from dcmh_tf.run_directory import RunDirectory
 
     run = RunDirectory.open(path)
+    if not_live is not None:
+        run.refuse_live(not_live)
     run.check_checkpoint(read_buffers=False)
     return run
 

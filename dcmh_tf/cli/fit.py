@@ -34,8 +34,6 @@ OVERRIDES = {
 }
 
 
-# how a run reads its pictures, not what it reads (the same batches either way): a resumed run may change them
-READING_OPTIONS = ("pixels", "readers")
 # files a run reads again later (evaluate, encode, export, a resume): kept as absolute paths
 PATH_OPTIONS = ("data_path", "pixels")
 
@@ -155,7 +153,7 @@ def fit(preset, output, resume, progress, **options):
     """
     from dcmh_tf.config import resolve_config
     from dcmh_tf.errors import ConfigError
-    from dcmh_tf.run_directory import RunDirectory
+    from dcmh_tf.run_directory import READING_FIELDS, RunDirectory
 
     given = {key: value for key, value in options.items() if value is not None}
     for key in PATH_OPTIONS:  # the run keeps them in config.json: later commands may run from another folder
@@ -170,7 +168,7 @@ def fit(preset, output, resume, progress, **options):
     if preset is None:
         preset = "wiki" if given.get("dataset") == "features" else "demo"
     if resume is not None:
-        extra = sorted(set(given) - {"epochs", *READING_OPTIONS})
+        extra = sorted(set(given) - {"epochs", *READING_FIELDS})
         if extra or output is not None:
             names = ", ".join("--" + key.replace("_", "-") for key in extra + (["output"] if output else []))
             raise click.UsageError(f"--resume continues a run with its saved configuration; drop {names} "
@@ -180,7 +178,7 @@ def fit(preset, output, resume, progress, **options):
             config = RunDirectory.open(resume).resumed_config(given.get("epochs"))
         except ConfigError as error:  # --epochs below the epochs done: a bad option (exit 2)
             raise click.BadParameter(str(error), param_hint="--epochs") from None
-        reading = {key: given[key] for key in READING_OPTIONS if key in given}
+        reading = {key: given[key] for key in READING_FIELDS if key in given}
         if reading:  # how the pictures are read, not which: the same batches, so a resumed run may change it
             try:
                 config = config.replace(**reading)
@@ -246,7 +244,7 @@ def check_paths_exist(given: dict) -> None:
     start-up, with the nearest names in its folder when there are any (a typo)."""
     import difflib
 
-    for key in ("data_path", "pixels"):
+    for key in PATH_OPTIONS:
         if key not in given or Path(given[key]).exists():
             continue
         path = Path(given[key])

@@ -42,10 +42,6 @@ class StopRequests:
             raise KeyboardInterrupt
         self.signal = signal.Signals(number)
 
-    @property
-    def requested(self) -> bool:
-        return self.signal is not None
-
     def check(self) -> None:
         """Raise `StopRequested` when a signal came in."""
         if self.signal is not None:

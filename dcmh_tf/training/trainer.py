@@ -275,12 +275,13 @@ def fit(
     command that continues the run.
     """
     if resume:  # before any data is read: a run cannot be trained back to fewer epochs than it has done
-        RunDirectory.open(output).resumed_config(config.epochs)
-        RunDirectory.open(output).refuse_live("fit --resume")  # at once, not after loading the data
+        resumed = RunDirectory.open(output)
+        resumed.resumed_config(config.epochs)
+        resumed.refuse_live("fit --resume")  # at once, not after loading the data
     # before any other TensorFlow work: the multiworker strategy sets up the collectives at startup
     strategy = make_strategy(config.strategy) if config.strategy != "default" else None
     data = load_dataset(config)
-    if resume:
+    if resume:  # opened again: loading the data takes a while, and the folder must still be a run after it
         run = RunDirectory.open(output)
     else:
         split = split if split is not None else make_split(config, data)
