@@ -603,15 +603,20 @@ class Searcher:
             distances = packed_hamming_distances(to_words(pack_codes(codes)), to_words(index.packed), index.bits)[0]
             positions = rank_by_distance(distances, top if radius is not None else (top or 10), radius)
             return positions, distances[positions], int(np.count_nonzero(distances == 0))
+        exact = index.index_type == "flat"  # a ShardedIndex of flat shards is exact too
         if radius is None:
-            positions, distances = index.search(codes, top or 10)
+            k = top or 10
+            positions, distances = index.search(codes, k)
             positions, distances = positions[0], distances[0]
+            at_zero = int(np.count_nonzero(distances == 0))
+            if exact and len(distances) == k and distances[-1] == 0:  # zeros may go on past the k-th
+                at_zero = len(index.within_radius(codes, 0)[0][0])
         else:
             positions, distances = index.within_radius(codes, radius)[0]
+            every_zero = int(np.count_nonzero(distances == 0))  # exact: all codes at 0 are within radius ≥ 0
             positions, distances = positions[:top], distances[:top]  # top=None keeps them all
+            at_zero = every_zero if exact else int(np.count_nonzero(distances == 0))
         found = positions >= 0  # an approximate index may find fewer than `top`
-        exact = index.index_type == "flat"  # a ShardedIndex of flat shards is exact too
-        at_zero = len(index.within_radius(codes, 0)[0][0]) if exact else int(np.count_nonzero(distances == 0))
         return positions[found], distances[found], at_zero
 
     def _query_labels(self, labels, tags, text, image_path) -> list[str] | None:
