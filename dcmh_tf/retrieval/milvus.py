@@ -401,8 +401,10 @@ class MilvusIndex(Backend):
             raise MilvusError("upsert: each item id once, received repeated ids.")
         held = {int(row["id"]): int(row["position"]) for row in self._query(f"id in {ids.tolist()}", ["id", "position"])}
         new = [i for i in ids.tolist() if i not in held]
-        next_position = self._max_position() + 1
-        fresh = {item: next_position + j for j, item in enumerate(new)}
+        fresh = {}
+        if new:  # finding the largest position costs O(log n) count queries: only when something goes after it
+            next_position = self._max_position() + 1
+            fresh = {item: next_position + j for j, item in enumerate(new)}
         positions = np.array([held.get(int(i), fresh.get(int(i))) for i in ids], np.int64)
         rows = self._rows(ids, positions, packed, label_rows)
         self._retrying(lambda: self.client.upsert(self.collection, rows))
