@@ -46,6 +46,7 @@ import numpy as np
 from dcmh_tf.errors import DataError
 from dcmh_tf.hashing import check_codes, code_bytes, pack_codes
 from dcmh_tf.retrieval.backend import Backend, Hit
+from dcmh_tf.retrieval.index import ivf_parameters
 
 SCHEME = "milvus://"
 FORMAT = "dcmh-tf-milvus"
@@ -556,8 +557,7 @@ def default_parameters(index_type: str, n: int) -> dict[str, int]:
     """ivf: nlist ≈ 4·√n cells (at most 65,536, Milvus's limit), nprobe = nlist/32, as the faiss IVF index."""
     if index_type != "ivf":
         return {}
-    nlist = int(min(65_536, max(1, round(4 * np.sqrt(max(n, 1))))))
-    return {"nlist": nlist, "nprobe": max(1, nlist // 32)}
+    return ivf_parameters(n, 65_536)
 
 
 def _call(call: Callable, uri: str):
