@@ -6,6 +6,7 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import check_run, open_run, reports_errors, run_encoders
+from dcmh_tf.cli.startup import import_tensorflow
 
 
 @main.command()
@@ -83,7 +84,7 @@ def encode(run, output, to, collection, replace, items, delete_items, modality, 
     check_output_index(output, run_directory, force)
     if encoders == "onnx":
         run_encoders(run_directory)  # writes RUN/onnx when missing; build_index says why when it cannot
-    check_run(run)
+    import_tensorflow()  # the run was checked by open_run above: check_run would open and check it again
     from dcmh_tf.api import DCMH
 
     index = DCMH.load(run).index(modality=modality, dataset=dataset, data_path=data_path, rows=part,
