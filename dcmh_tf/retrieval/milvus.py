@@ -45,7 +45,7 @@ import numpy as np
 
 from dcmh_tf.errors import DataError
 from dcmh_tf.hashing import check_codes, code_bytes, pack_codes
-from dcmh_tf.retrieval.backend import Backend, Hit
+from dcmh_tf.retrieval.backend import Backend, Hit, label_names_of
 from dcmh_tf.retrieval.index import ivf_parameters
 
 SCHEME = "milvus://"
@@ -473,8 +473,7 @@ class MilvusIndex(Backend):
         names = self.label_names or []
         rows = []
         for j, (item, position) in enumerate(zip(ids.tolist(), positions.tolist())):
-            labels = [] if label_rows is None else (
-                [names[c] for c in np.flatnonzero(label_rows[j])] if names else np.flatnonzero(label_rows[j]).tolist())
+            labels = [] if label_rows is None else label_names_of(label_rows[j], names)
             rows.append({"id": item, "position": position, "code": packed[j].tobytes(), "labels": {"names": labels}})
         return rows
 

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dcmh_tf.errors import ConfigError, DataError, DcmhError, RunDirectoryError
-from dcmh_tf.retrieval.backend import FaissBackend, Hit, as_backend
+from dcmh_tf.retrieval.backend import FaissBackend, Hit, as_backend, label_names_of
 from dcmh_tf.retrieval.index import INDEX_TYPES, MODALITIES, HammingIndex
 from dcmh_tf.run_directory import RunDirectory
 
@@ -573,7 +573,8 @@ class Searcher:
             if label is not None:
                 self.engine.find(codes, label=label)  # refused: an index file has no label filter
             positions, distances, at_zero = self._find(codes, top, radius)
-            hits = [Hit(int(index.ids[p]), int(p), int(d), _label_names(index, p) if index.labels is not None else None)
+            hits = [Hit(int(index.ids[p]), int(p), int(d),
+                        label_names_of(index.labels[p], index.label_names) if index.labels is not None else None)
                     for p, d in zip(positions, distances)]
             spread = dict(self.code_spread(), query_share_radius0=at_zero / max(len(index), 1))
         else:  # another engine (Milvus) answers, ties in database order and the label filter included
@@ -658,8 +659,3 @@ def rank_by_distance(distances: np.ndarray, top: int | None, radius: int | None)
         chosen = np.concatenate([nearer, np.flatnonzero(distances == kth)[:k - len(nearer)]])
     positions = chosen[np.argsort(distances[chosen], kind="stable")]
     return positions[:top] if top is not None else positions
-
-
-def _label_names(index: HammingIndex, position: int) -> list:
-    columns = np.flatnonzero(index.labels[position]).tolist()
-    return [index.label_names[c] for c in columns] if index.label_names else columns
