@@ -9,6 +9,7 @@ import numpy as np
 from dcmh_tf.export.serving import ExportedEncoder
 from dcmh_tf.hashing import sign_codes
 from dcmh_tf.models.layers import FeatureStandardization
+from dcmh_tf.retrieval.onnx_encoders import make_onnx_session
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,3 @@ def run_onnx(path, inputs: np.ndarray, threads: int | None = None) -> dict[str, 
     session = make_onnx_session(path, threads)
     names = [output.name for output in session.get_outputs()]
     return dict(zip(names, session.run(names, {session.get_inputs()[0].name: inputs})))
-
-
-def make_onnx_session(path, threads: int | None = None):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -172,6 +172,22 @@ def test_delete_and_upsert_by_item_id(milvus_uri, collection_name, tied):
     assert (new.id, new.position, new.distance, new.labels) == (500, 50, 0, ["ecology"])
 
 
+def test_an_upsert_of_held_ids_keeps_their_positions_without_seeking_the_last(milvus_uri, collection_name, tied,
+                                                                              monkeypatch):
+    database, _, labels = tied
+    index = write(milvus_uri, collection_name, database[:20], labels[:20])
+    far = -database[4:5]  # every bit flipped: at distance ≥ 7 from every code held
+
+    def refused():
+        raise AssertionError("no new id: the largest position is not needed")
+
+    monkeypatch.setattr(index, "_max_position", refused)
+    index.upsert([3 * 4 + 5], pack_codes(far), labels[4:5])  # item 17, at position 4
+    assert len(index) == 20
+    moved = index.find(far, top=1)[0][0]
+    assert (moved.id, moved.position, moved.distance) == (17, 4, 0)
+
+
 def test_resume_finds_what_is_missing(milvus_uri, collection_name, tied):
     database, _, labels = tied
     index = write(milvus_uri, collection_name, database[:0], labels[:0])

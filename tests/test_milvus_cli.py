@@ -93,6 +93,15 @@ def test_upsert_items_and_refusals(trained_collection, tmp_path, collection_name
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
+def test_a_to_without_the_milvus_scheme_is_refused_before_anything_is_read(tmp_path):
+    """Encoding and deleting alike: exit 2 and the form expected, whatever the run (not read yet)."""
+    for extra in ((), ("--delete", "1"), ("--items", "1")):
+        result = run_cli("encode", tmp_path / "no-run", "--to", "milvus.db", *extra)
+        assert result.exit_code == 2, (extra, result.output)
+        assert "expected milvus://FILE.db or milvus://http://HOST:PORT, received 'milvus.db'" in result.output
+        assert "Traceback" not in result.output
+
+
 def test_unreachable_server_wrong_token_and_bad_options(trained_collection, milvus_server, monkeypatch):  # noqa: F811
     run, npz = trained_collection / "run", trained_collection / "images.npz"
     for args, status, message in [

@@ -132,6 +132,36 @@ def test_the_numpy_scan_answers_as_the_faiss_index_with_ties_in_index_order():
             np.testing.assert_array_equal(rank_by_distance(distances, top, radius), positions[:top])
 
 
+def test_the_count_at_distance_zero_is_every_code_at_zero_whatever_the_answer_holds():
+    """The collapse warning's count of codes at distance 0 from a query, on flat indexes (one file and
+    shards): taken from the answer where it holds them all, else from a radius-0 search, it is the
+    radius-0 search's count in every case: a radius search cut by top, a top k with room past the zeros,
+    a top k full of zeros, and a top k larger than the index."""
+    from dcmh_tf.retrieval.index import HammingIndex
+    from dcmh_tf.retrieval.searcher import Searcher
+    from dcmh_tf.retrieval.shards import ShardedIndex
+
+    rng = np.random.default_rng(7)
+    codes = np.where(rng.random((600, 6)) < 0.5, 1, -1).astype(np.int8)  # about 9 copies of each code
+    whole = HammingIndex.from_codes(codes)
+    shards = ShardedIndex([HammingIndex.from_codes(codes[:250]), HammingIndex.from_codes(codes[250:])])
+    tiny = HammingIndex.from_codes(codes[:4])
+    for index in (whole, shards, tiny):
+        searcher = object.__new__(Searcher)
+        searcher.index, searcher.scan = index, False
+        for query, in_index in ((codes[0], True), (codes[1], True), (-codes[2], False)):
+            every = len(index.within_radius(query[None], 0)[0][0])
+            assert every > 0 or not in_index
+            cases = [(None, 2), (3, 2), (None, None), (5, None), (every, None), (every + 1, None), (600, None)]
+            for top, radius in cases:
+                positions, distances, at_zero = searcher._find(query[None], top, radius)
+                assert at_zero == every, (len(index), top, radius)
+                expected = (index.search(query[None], top or 10) if radius is None
+                            else [a[None, :top] for a in index.within_radius(query[None], radius)[0]])
+                np.testing.assert_array_equal(positions, expected[0][0])
+                np.testing.assert_array_equal(distances, expected[1][0])
+
+
 def test_search_shows_pictures_texts_labels_and_whether_they_share_the_querys_label(collection):
     text = headline("economy", 9)  # a query item's text: its label (economy) is known
     result = CliRunner().invoke(main, ["search", str(collection / "run"), "--index", str(collection / "images.npz"),

@@ -6,6 +6,7 @@ import click
 
 from dcmh_tf.cli import main
 from dcmh_tf.cli.common import check_run, open_run, reports_errors, run_encoders
+from dcmh_tf.cli.startup import import_tensorflow
 
 
 @main.command()
@@ -62,11 +63,16 @@ def encode(run, output, to, collection, replace, items, delete_items, modality, 
     of these codes, and refused when it holds other codes (unless --replace)."""
     if (output is None) == (to is None):
         raise click.UsageError("give exactly one of --output FILE.npz and --to milvus://...")
-    if to is not None and delete_items is not None:
-        return _delete_from_milvus(to, collection, delete_items)
     if to is not None:
-        return _encode_to_milvus(run, to, collection, replace, items, modality, dataset, data_path, part, batch_size,
-                                 progress, index_type, shard, parameters)
+        from dcmh_tf.retrieval.milvus import is_milvus_uri  # imports no pymilvus
+
+        if not is_milvus_uri(to):
+            raise click.BadParameter(f"expected milvus://FILE.db or milvus://http://HOST:PORT, received {to!r}.",
+                                     param_hint="--to")
+        if delete_items is not None:
+            return _delete_from_milvus(to, collection, delete_items)
+        return _encode_to_milvus(run, to, collection, replace, items, modality, dataset, data_path, part,
+                                 batch_size, progress, index_type, shard, parameters)
     for name, value in (("--collection", collection), ("--replace", replace or None), ("--items", items),
                         ("--delete", delete_items)):
         if value is not None:
@@ -78,7 +84,7 @@ def encode(run, output, to, collection, replace, items, delete_items, modality, 
     check_output_index(output, run_directory, force)
     if encoders == "onnx":
         run_encoders(run_directory)  # writes RUN/onnx when missing; build_index says why when it cannot
-    check_run(run)
+    import_tensorflow()  # the run was checked by open_run above: check_run would open and check it again
     from dcmh_tf.api import DCMH
 
     index = DCMH.load(run).index(modality=modality, dataset=dataset, data_path=data_path, rows=part,
@@ -115,9 +121,6 @@ def _collection_name(value):
 
 def _encode_to_milvus(run, to, collection, replace, items, modality, dataset, data_path, part, batch_size, progress,
                       index_type, shard, parameters):
-    if not to.startswith("milvus://"):
-        raise click.BadParameter(f"expected milvus://FILE.db or milvus://http://HOST:PORT, received {to!r}.",
-                                 param_hint="--to")
     if index_type not in ("flat", "ivf"):
         raise click.BadParameter(f"a Milvus collection is flat (BIN_FLAT) or ivf (BIN_IVF_FLAT), received "
                                  f"{index_type!r}.", param_hint="--index-type")
@@ -154,9 +157,6 @@ def parse_ids(text: str, option: str) -> list[int]:
 
 
 def _delete_from_milvus(to, collection, delete_items):
-    if not to.startswith("milvus://"):
-        raise click.BadParameter(f"expected milvus://FILE.db or milvus://http://HOST:PORT, received {to!r}.",
-                                 param_hint="--to")
     ids = parse_ids(delete_items, "--delete")
     from dcmh_tf.retrieval.milvus import MilvusIndex
 

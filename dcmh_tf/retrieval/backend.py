@@ -27,6 +27,12 @@ class Hit(NamedTuple):
     labels: list | None
 
 
+def label_names_of(row, names) -> list:
+    """The labels of one multi-hot `row`: their `names` when the index has them, else the column numbers."""
+    columns = np.flatnonzero(row).tolist()
+    return [names[c] for c in columns] if names else columns
+
+
 class Backend(ABC):
     """The attributes and the one query method the Searcher and the service use."""
 
@@ -92,8 +98,7 @@ class FaissBackend(Backend):
     def _labels(self, position: int) -> list | None:
         if self.index.labels is None:
             return None
-        columns = np.flatnonzero(self.index.labels[position]).tolist()
-        return [self.index.label_names[c] for c in columns] if self.index.label_names else columns
+        return label_names_of(self.index.labels[position], self.index.label_names)
 
 
 def as_backend(index) -> Backend:

@@ -116,9 +116,16 @@ def default_parameters(index_type: str, bits: int, n: int) -> dict[str, int]:
     if index_type == "hnsw":
         return {"M": 16, "ef_construction": 64, "ef_search": 128}
     if index_type == "ivf":
-        nlist = int(min(4096, max(1, round(4 * math.sqrt(max(n, 1))))))
-        return {"nlist": nlist, "nprobe": max(1, nlist // 32)}
+        return ivf_parameters(n, 4096)
     raise DataError(f"index type: expected one of {', '.join(INDEX_TYPES)}, received {index_type!r}.")
+
+
+def ivf_parameters(n: int, max_nlist: int) -> dict[str, int]:
+    """{"nlist", "nprobe"} of an IVF index of n codes: nlist ≈ 4·√n cells (faiss's rule of thumb), at most
+    `max_nlist`, nprobe = nlist / 32 of them (at least 1). The faiss index and a Milvus collection each
+    give their own cap."""
+    nlist = int(min(max_nlist, max(1, round(4 * math.sqrt(max(n, 1))))))
+    return {"nlist": nlist, "nprobe": max(1, nlist // 32)}
 
 
 def _faiss():

@@ -45,7 +45,8 @@ import numpy as np
 
 from dcmh_tf.errors import DataError
 from dcmh_tf.hashing import check_codes, code_bytes, pack_codes
-from dcmh_tf.retrieval.backend import Backend, Hit
+from dcmh_tf.retrieval.backend import Backend, Hit, label_names_of
+from dcmh_tf.retrieval.index import ivf_parameters
 
 SCHEME = "milvus://"
 FORMAT = "dcmh-tf-milvus"
@@ -401,8 +402,10 @@ class MilvusIndex(Backend):
             raise MilvusError("upsert: each item id once, received repeated ids.")
         held = {int(row["id"]): int(row["position"]) for row in self._query(f"id in {ids.tolist()}", ["id", "position"])}
         new = [i for i in ids.tolist() if i not in held]
-        next_position = self._max_position() + 1
-        fresh = {item: next_position + j for j, item in enumerate(new)}
+        fresh = {}
+        if new:  # finding the largest position costs O(log n) count queries: only when something goes after it
+            next_position = self._max_position() + 1
+            fresh = {item: next_position + j for j, item in enumerate(new)}
         positions = np.array([held.get(int(i), fresh.get(int(i))) for i in ids], np.int64)
         rows = self._rows(ids, positions, packed, label_rows)
         self._retrying(lambda: self.client.upsert(self.collection, rows))
@@ -470,8 +473,7 @@ class MilvusIndex(Backend):
         names = self.label_names or []
         rows = []
         for j, (item, position) in enumerate(zip(ids.tolist(), positions.tolist())):
-            labels = [] if label_rows is None else (
-                [names[c] for c in np.flatnonzero(label_rows[j])] if names else np.flatnonzero(label_rows[j]).tolist())
+            labels = [] if label_rows is None else label_names_of(label_rows[j], names)
             rows.append({"id": item, "position": position, "code": packed[j].tobytes(), "labels": {"names": labels}})
         return rows
 
@@ -554,8 +556,7 @@ def default_parameters(index_type: str, n: int) -> dict[str, int]:
     """ivf: nlist ≈ 4·√n cells (at most 65,536, Milvus's limit), nprobe = nlist/32, as the faiss IVF index."""
     if index_type != "ivf":
         return {}
-    nlist = int(min(65_536, max(1, round(4 * np.sqrt(max(n, 1))))))
-    return {"nlist": nlist, "nprobe": max(1, nlist // 32)}
+    return ivf_parameters(n, 65_536)
 
 
 def _call(call: Callable, uri: str):

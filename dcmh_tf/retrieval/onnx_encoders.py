@@ -69,6 +69,20 @@ def is_fresh(run: RunDirectory, fingerprint: str | None = None) -> bool:
     return record.get("fingerprint") == (fingerprint or current_fingerprint(run))
 
 
+def make_onnx_session(path, threads: int | None = None, *, quiet: bool = False):
+    """An onnxruntime CPU session of the ONNX file `path`; `threads`: intra-op threads (one inter-op thread);
+    quiet: log errors only (onnxruntime's start-up warnings are not the user's business)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if quiet:
+        options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEncoders:
     """onnxruntime sessions of a run's two encoders, opened on first use of each."""
 
@@ -84,15 +98,7 @@ class OnnxEncoders:
 
     def session(self, modality: str):
         if modality not in self._sessions:
-            import onnxruntime
-
-            options = onnxruntime.SessionOptions()
-            options.log_severity_level = 3  # errors only: its start-up warnings are not the user's business
-            if self.threads:
-                options.intra_op_num_threads = self.threads
-                options.inter_op_num_threads = 1
-            self._sessions[modality] = onnxruntime.InferenceSession(
-                str(onnx_file(self.folder, modality)), options, providers=["CPUExecutionProvider"])
+            self._sessions[modality] = make_onnx_session(onnx_file(self.folder, modality), self.threads, quiet=True)
         return self._sessions[modality]
 
     def forward(self, modality: str) -> Callable[[np.ndarray], np.ndarray]:

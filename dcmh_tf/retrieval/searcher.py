@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dcmh_tf.errors import ConfigError, DataError, DcmhError, RunDirectoryError
-from dcmh_tf.retrieval.backend import FaissBackend, Hit, as_backend
+from dcmh_tf.retrieval.backend import FaissBackend, Hit, as_backend, label_names_of
 from dcmh_tf.retrieval.index import INDEX_TYPES, MODALITIES, HammingIndex
 from dcmh_tf.run_directory import RunDirectory
 
@@ -573,7 +573,8 @@ class Searcher:
             if label is not None:
                 self.engine.find(codes, label=label)  # refused: an index file has no label filter
             positions, distances, at_zero = self._find(codes, top, radius)
-            hits = [Hit(int(index.ids[p]), int(p), int(d), _label_names(index, p) if index.labels is not None else None)
+            hits = [Hit(int(index.ids[p]), int(p), int(d),
+                        label_names_of(index.labels[p], index.label_names) if index.labels is not None else None)
                     for p, d in zip(positions, distances)]
             spread = dict(self.code_spread(), query_share_radius0=at_zero / max(len(index), 1))
         else:  # another engine (Milvus) answers, ties in database order and the label filter included
@@ -603,15 +604,20 @@ class Searcher:
             distances = packed_hamming_distances(to_words(pack_codes(codes)), to_words(index.packed), index.bits)[0]
             positions = rank_by_distance(distances, top if radius is not None else (top or 10), radius)
             return positions, distances[positions], int(np.count_nonzero(distances == 0))
+        exact = index.index_type == "flat"  # a ShardedIndex of flat shards is exact too
         if radius is None:
-            positions, distances = index.search(codes, top or 10)
+            k = top or 10
+            positions, distances = index.search(codes, k)
             positions, distances = positions[0], distances[0]
+            at_zero = int(np.count_nonzero(distances == 0))
+            if exact and len(distances) == k and distances[-1] == 0:  # zeros may go on past the k-th
+                at_zero = len(index.within_radius(codes, 0)[0][0])
         else:
             positions, distances = index.within_radius(codes, radius)[0]
+            every_zero = int(np.count_nonzero(distances == 0))  # exact: all codes at 0 are within radius ≥ 0
             positions, distances = positions[:top], distances[:top]  # top=None keeps them all
+            at_zero = every_zero if exact else int(np.count_nonzero(distances == 0))
         found = positions >= 0  # an approximate index may find fewer than `top`
-        exact = index.index_type == "flat"  # a ShardedIndex of flat shards is exact too
-        at_zero = len(index.within_radius(codes, 0)[0][0]) if exact else int(np.count_nonzero(distances == 0))
         return positions[found], distances[found], at_zero
 
     def _query_labels(self, labels, tags, text, image_path) -> list[str] | None:
@@ -653,8 +659,3 @@ def rank_by_distance(distances: np.ndarray, top: int | None, radius: int | None)
         chosen = np.concatenate([nearer, np.flatnonzero(distances == kth)[:k - len(nearer)]])
     positions = chosen[np.argsort(distances[chosen], kind="stable")]
     return positions[:top] if top is not None else positions
-
-
-def _label_names(index: HammingIndex, position: int) -> list:
-    columns = np.flatnonzero(index.labels[position]).tolist()
-    return [index.label_names[c] for c in columns] if index.label_names else columns
